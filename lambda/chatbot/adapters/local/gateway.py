@@ -1,0 +1,323 @@
+"""The local gateway: a real WebSocket server that plays API Gateway for the Lambda handlers.
+
+Every connect, frame and disconnect becomes the API Gateway event the Lambda would receive,
+handled by the same handler code in a worker thread. The gateway is also the connection
+sender (@connections over its open sockets) and the engine invoker (an asyncio task that
+runs the engine handler in a worker thread), and it serves ``web/`` over HTTP on the same port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from aws_lambda_powertools import Logger
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from chatbot.adapters.local import events
+from chatbot.chat_service import ChatService
+from chatbot.config import Settings
+from chatbot.engine.engine import ChatbotEngine, ModelFactory
+from chatbot.engine.factory import build_engine
+from chatbot.handlers import engine as engine_handler
+from chatbot.handlers import websocket as websocket_handler
+from chatbot.ports import ConnectionGoneError, ConnectionSender, EngineInvoker, EngineRequest
+from chatbot.runtime import build_chat_service, runtime_from_settings
+
+logger = Logger(service="chatbot", child=True)
+
+# Frames past the handler's limit still reach it, so the client gets MESSAGE_TOO_LARGE and
+# keeps its connection; only frames past this hard cap close the socket (code 1009).
+HARD_FRAME_CAP = 1024 * 1024
+POST_TIMEOUT_SECONDS = 10
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+@dataclass
+class _Client:
+    connection: ServerConnection
+    connected_at_ms: int
+    source_ip: str
+
+
+class LocalGateway:
+    """Serves the chat protocol on one port. Start with ``start()``, stop with ``stop()``."""
+
+    def __init__(
+        self,
+        *,
+        service_factory: Callable[[ConnectionSender, EngineInvoker], ChatService],
+        engine_factory: Callable[[ConnectionSender], ChatbotEngine],
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        web_dir: Path | None = None,
+        workers: int = 64,
+        cleanup_interval_seconds: float | None = 60.0,
+        cleanup: Callable[[ConnectionSender], int] | None = None,
+    ) -> None:
+        """``service_factory(sender, invoker)`` and ``engine_factory(sender)`` build the
+        handlers' collaborators with this gateway as their sender and invoker."""
+        self.host = host
+        self.port = port
+        self._web_dir = web_dir.resolve() if web_dir else None
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda")
+        self._clients: dict[str, _Client] = {}
+        self._handshakes: dict[object, tuple[str, int, str]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: Server | None = None
+        self._cleanup = cleanup
+        self._cleanup_interval = cleanup_interval_seconds
+        self.service: ChatService = service_factory(self, self)
+        self.engine: ChatbotEngine = engine_factory(self)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._server = await serve(
+            self._serve_connection,
+            self.host,
+            self.port,
+            process_request=self._process_request,
+            max_size=HARD_FRAME_CAP,
+            # API Gateway pings nothing itself; keep the library's keepalive for dead peers.
+            ping_interval=20,
+            ping_timeout=20,
+        )
+        sockets = list(self._server.sockets)
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        if self._cleanup is not None and self._cleanup_interval:
+            self._spawn(self._run_cleanup_periodically())
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # --- HTTP and the WebSocket handshake ($connect) -------------------------------
+
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        started = time.perf_counter()
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            response = self._static(request.path)
+            self._log("http", None, response.status_code, started, path=urlsplit(request.path).path)
+            return response
+        connection_id = events.new_connection_id()
+        connected_at_ms = int(time.time() * 1000)
+        source_ip = _peer_ip(connection)
+        query = dict(parse_qsl(urlsplit(request.path).query))
+        headers = {name: value for name, value in request.headers.raw_items()}
+        event = events.connect_event(
+            connection_id,
+            query=query,
+            headers=headers,
+            domain_name=request.headers.get("Host", self.host),
+            source_ip=source_ip,
+            connected_at_ms=connected_at_ms,
+        )
+        result = await self._run_in_worker(websocket_handler.handle_event, event, self.service)
+        status = int(result.get("statusCode", 500))
+        self._log("$connect", connection_id, status, started)
+        if status != 200:
+            return connection.respond(HTTPStatus(status), f"{HTTPStatus(status).phrase}\n")
+        self._handshakes[connection] = (connection_id, connected_at_ms, source_ip)
+        return None
+
+    def _static(self, raw_path: str) -> Response:
+        path = urlsplit(raw_path).path
+        if self._web_dir is None:
+            return _response(HTTPStatus.NOT_FOUND, b"Not Found\n", "text/plain")
+        relative = "index.html" if path in ("", "/") else path.lstrip("/")
+        target = (self._web_dir / relative).resolve()
+        if not target.is_relative_to(self._web_dir) or not target.is_file():
+            return _response(HTTPStatus.NOT_FOUND, b"Not Found\n", "text/plain")
+        content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        return _response(HTTPStatus.OK, target.read_bytes(), content_type)
+
+    # --- frames and $disconnect ----------------------------------------------------
+
+    async def _serve_connection(self, connection: ServerConnection) -> None:
+        connection_id, connected_at_ms, source_ip = self._handshakes.pop(connection)
+        self._clients[connection_id] = _Client(connection, connected_at_ms, source_ip)
+        domain = connection.request.headers.get("Host", self.host) if connection.request else ""
+        try:
+            async for message in connection:
+                started = time.perf_counter()
+                event = events.message_event(
+                    connection_id,
+                    message,
+                    domain_name=domain,
+                    source_ip=source_ip,
+                    connected_at_ms=connected_at_ms,
+                )
+                result = await self._run_in_worker(
+                    websocket_handler.handle_event, event, self.service
+                )
+                self._log(
+                    event["requestContext"]["routeKey"],
+                    connection_id,
+                    int(result.get("statusCode", 500)),
+                    started,
+                )
+        except ConnectionClosed:
+            pass
+        finally:
+            self._clients.pop(connection_id, None)
+            started = time.perf_counter()
+            close_code = connection.close_code or 1006
+            event = events.disconnect_event(
+                connection_id,
+                domain_name=domain,
+                source_ip=source_ip,
+                connected_at_ms=connected_at_ms,
+                status_code=close_code,
+                reason=connection.close_reason or "",
+            )
+            await self._run_in_worker(websocket_handler.handle_event, event, self.service)
+            self._log("$disconnect", connection_id, 200, started)
+
+    # --- the connection sender (@connections) ----------------------------------------
+
+    def post(self, connection_id: str, data: str) -> None:
+        """Send a frame from a worker thread; blocks until the socket took it."""
+        client = self._clients.get(connection_id)
+        if client is None or self._loop is None:
+            raise ConnectionGoneError(connection_id)
+        future = asyncio.run_coroutine_threadsafe(client.connection.send(data), self._loop)
+        try:
+            future.result(timeout=POST_TIMEOUT_SECONDS)
+        except (ConnectionClosed, FutureTimeout):
+            future.cancel()
+            raise ConnectionGoneError(connection_id) from None
+
+    def delete(self, connection_id: str) -> None:
+        client = self._clients.get(connection_id)
+        if client is None or self._loop is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(
+            client.connection.close(1000, "session closed"), self._loop
+        )
+        try:
+            future.result(timeout=POST_TIMEOUT_SECONDS)
+        except (ConnectionClosed, FutureTimeout):
+            future.cancel()
+
+    # --- the engine invoker (async Lambda invoke) ------------------------------------
+
+    def invoke(self, request: EngineRequest) -> None:
+        if self._loop is None:
+            raise RuntimeError("the gateway is not running")
+        self._loop.call_soon_threadsafe(self._spawn, self._run_engine(request))
+
+    async def _run_engine(self, request: EngineRequest) -> None:
+        started = time.perf_counter()
+        try:
+            await self._run_in_worker(
+                engine_handler.handle_event, request.model_dump(), self.engine
+            )
+            status = 200
+        except Exception:
+            logger.exception("engine run failed", extra={"messageId": request.messageId})
+            status = 500
+        self._log("engine", request.connectionId, status, started)
+
+    # --- plumbing ------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_in_worker(self, function: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, function, *args)
+
+    async def _run_cleanup_periodically(self) -> None:
+        assert self._cleanup_interval is not None
+        assert self._cleanup is not None
+        while True:
+            await asyncio.sleep(self._cleanup_interval)
+            try:
+                closed = await self._run_in_worker(self._cleanup, self)
+                if closed:
+                    logger.info("idle sessions closed", extra={"count": closed})
+            except Exception:
+                logger.exception("session cleanup failed")
+
+    def _log(
+        self, route: str, connection_id: str | None, status: int, started: float, **extra: Any
+    ) -> None:
+        logger.info(
+            "request",
+            extra={
+                "route": route,
+                "connectionId": connection_id,
+                "status": status,
+                "durationMs": round((time.perf_counter() - started) * 1000, 2),
+                **extra,
+            },
+        )
+
+
+def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
+    headers = Headers({"Content-Type": content_type, "Content-Length": str(len(body))})
+    for name, value in _SECURITY_HEADERS.items():
+        headers[name] = value
+    return Response(status.value, status.phrase, headers, body)
+
+
+def _peer_ip(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    return str(address[0]) if address else "127.0.0.1"
+
+
+def local_gateway(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    web_dir: Path | None,
+    model_for: ModelFactory | None = None,
+    cleanup_interval_seconds: float | None = 60.0,
+) -> LocalGateway:
+    """The gateway on the embedded defaults: SQLite tables and a local secret in the state dir."""
+    runtime = runtime_from_settings(settings)
+    return LocalGateway(
+        service_factory=lambda sender, invoker: build_chat_service(runtime, sender, invoker),
+        engine_factory=lambda sender: build_engine(runtime, sender, model_for),
+        host=host,
+        port=port,
+        web_dir=web_dir,
+        cleanup=lambda sender: runtime.sessions.cleanup_inactive_sessions(sender),
+        cleanup_interval_seconds=cleanup_interval_seconds,
+    )

@@ -1,0 +1,52 @@
+"""Analytics events: one item per event, partitioned by day, ordered by time within the day."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from chatbot.records import AnalyticsEventType, AnalyticsRecord, iso, utc_now
+from chatbot.tables import Table
+
+logger = Logger(service="chatbot", child=True)
+
+
+class AnalyticsRecorder:
+    """Writes analytics events. A failed write is logged, never raised: analytics must not
+    cost a user their answer."""
+
+    def __init__(
+        self,
+        table: Table,
+        retention: timedelta,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._table = table
+        self._retention = retention
+        self._clock = clock
+
+    def record(
+        self, event_type: AnalyticsEventType, session_id: str, details: dict[str, Any]
+    ) -> AnalyticsRecord | None:
+        now = self._clock()
+        stamp = iso(now)
+        record = AnalyticsRecord(
+            date=stamp[:10],
+            # Time first so that a day's events sort by time; the random tail keeps ids unique.
+            eventId=f"{stamp}#{uuid.uuid4().hex[:12]}",
+            eventType=event_type,
+            sessionId=session_id,
+            timestamp=stamp,
+            details=details,
+            ttl=int((now + self._retention).timestamp()),
+        )
+        try:
+            self._table.put(record.to_item())
+        except Exception:
+            logger.exception("analytics event not stored", extra={"eventType": event_type})
+            return None
+        return record

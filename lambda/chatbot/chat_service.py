@@ -1,0 +1,231 @@
+"""The protocol's front door: connect, disconnect and every client frame (PROTOCOL.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aws_lambda_powertools import Logger
+
+from chatbot.analytics import AnalyticsRecorder
+from chatbot.conversations import ConversationStore
+from chatbot.errors import ChatbotError, InternalError, SessionMismatchError, as_chatbot_error
+from chatbot.ports import ConnectionGoneError, ConnectionSender, EngineInvoker, EngineRequest
+from chatbot.protocol import (
+    AckFrame,
+    AnyClientFrame,
+    ErrorFrame,
+    FeedbackFrame,
+    FrameError,
+    GetHistoryFrame,
+    GetSessionFrame,
+    HistoryEntry,
+    HistoryFrame,
+    MessageFrame,
+    PingFrame,
+    PongFrame,
+    SendMessageFrame,
+    ServerFrame,
+    SessionFrame,
+    parse_client_frame,
+)
+from chatbot.records import ConversationRecord, iso, utc_now
+from chatbot.sessions import SessionManager
+from chatbot.tokens import SessionTokens
+
+logger = Logger(service="chatbot", child=True)
+
+CONNECT_OK = 200
+CONNECT_UNAUTHORIZED = 401
+CONNECT_FORBIDDEN = 403
+
+
+@dataclass(frozen=True)
+class ConnectResult:
+    status_code: int
+    session_id: str | None = None
+
+
+class ChatService:
+    """Everything the websocket handler does, free of the event shapes that carry it."""
+
+    def __init__(
+        self,
+        *,
+        sessions: SessionManager,
+        conversations: ConversationStore,
+        analytics: AnalyticsRecorder,
+        tokens: SessionTokens,
+        sender: ConnectionSender,
+        invoker: EngineInvoker,
+        max_frame_bytes: int,
+    ) -> None:
+        self._sessions = sessions
+        self._conversations = conversations
+        self._analytics = analytics
+        self._tokens = tokens
+        self._sender = sender
+        self._invoker = invoker
+        self._max_frame_bytes = max_frame_bytes
+
+    # --- $connect / $disconnect ----------------------------------------------------
+
+    def connect(
+        self, connection_id: str, query: Mapping[str, str], *, user_agent: str | None = None
+    ) -> ConnectResult:
+        session_id = query.get("sessionId")
+        token = query.get("sessionToken")
+        if session_id is None and token is None:
+            session = self._sessions.create_session(user_agent=user_agent)
+            self._sessions.bind_connection(connection_id, session.sessionId, resumed=False)
+            return ConnectResult(CONNECT_OK, session.sessionId)
+        # The token is checked before any lookup, so a guess learns nothing about sessions.
+        if session_id is None or not self._tokens.verify(session_id, token):
+            return ConnectResult(CONNECT_UNAUTHORIZED)
+        existing = self._sessions.get_session(session_id)
+        if existing is None or not existing.isActive:
+            return ConnectResult(CONNECT_FORBIDDEN)
+        self._sessions.bind_connection(connection_id, session_id, resumed=True)
+        return ConnectResult(CONNECT_OK, session_id)
+
+    def disconnect(self, connection_id: str) -> None:
+        self._sessions.unbind_connection(connection_id)
+
+    # --- frames --------------------------------------------------------------------
+
+    def handle_frame(self, connection_id: str, body: str | bytes | None) -> None:
+        """Answer one client frame. Never raises: every failure becomes an ``error`` frame."""
+        message_id: str | None = None
+        try:
+            frame = parse_client_frame(body, max_bytes=self._max_frame_bytes)
+            message_id = getattr(frame, "messageId", None)
+            self._dispatch(connection_id, frame)
+        except FrameError as error:
+            self._reply_error(connection_id, error, error.message_id)
+        except ChatbotError as error:
+            self._reply_error(connection_id, error, message_id)
+        except Exception as error:
+            logger.exception("frame failed", extra={"connectionId": connection_id})
+            self._reply_error(connection_id, as_chatbot_error(error), message_id)
+
+    def _dispatch(self, connection_id: str, frame: AnyClientFrame) -> None:
+        if isinstance(frame, PingFrame):
+            self._post(connection_id, PongFrame())
+            return
+        binding = self._sessions.connection(connection_id)
+        session = self._sessions.get_active_session(binding.sessionId)
+        match frame:
+            case GetSessionFrame():
+                self._post(
+                    connection_id,
+                    SessionFrame(
+                        sessionId=session.sessionId,
+                        sessionToken=self._tokens.issue(session.sessionId),
+                        resumed=binding.resumed,
+                        createdAt=session.createdAt,
+                    ),
+                )
+            case SendMessageFrame():
+                if frame.sessionId is not None and frame.sessionId != session.sessionId:
+                    raise SessionMismatchError()
+                self._send_message(connection_id, session.sessionId, frame)
+            case GetHistoryFrame():
+                records = self._conversations.history(
+                    session.sessionId, limit=frame.limit, before=frame.before
+                )
+                self._post(
+                    connection_id,
+                    HistoryFrame(
+                        sessionId=session.sessionId,
+                        messages=[_history_entry(record) for record in records],
+                    ),
+                )
+            case FeedbackFrame():
+                self._conversations.add_feedback(
+                    session.sessionId, frame.messageId, frame.rating, frame.comment
+                )
+                self._analytics.record(
+                    "feedback",
+                    session.sessionId,
+                    {"messageId": frame.messageId, "rating": frame.rating},
+                )
+                self._post(connection_id, self._ack(frame.messageId, session.sessionId))
+
+    def _send_message(self, connection_id: str, session_id: str, frame: SendMessageFrame) -> None:
+        existing = self._conversations.get(session_id, frame.messageId, "user")
+        if existing is None:
+            self._sessions.admit_message(session_id)
+            existing, created = self._conversations.add_user_message(
+                session_id, frame.messageId, frame.content
+            )
+            if created:
+                self._post(connection_id, self._ack(frame.messageId, session_id))
+                self._start_engine(connection_id, session_id, frame.messageId)
+                return
+        self._resend(connection_id, existing)
+
+    def _resend(self, connection_id: str, user_message: ConversationRecord) -> None:
+        """A messageId seen before: acknowledge it as a duplicate and never answer it twice."""
+        session_id, message_id = user_message.sessionId, user_message.messageId
+        self._post(connection_id, self._ack(message_id, session_id, duplicate=True))
+        answer = self._conversations.get(session_id, message_id, "assistant")
+        if answer is not None:
+            self._post(connection_id, MessageFrame.from_record(answer))
+        elif user_message.status == "failed" and self._conversations.set_status(
+            session_id, message_id, "pending", expected="failed"
+        ):
+            # The last attempt failed (model outage): this resend is the user's retry.
+            self._start_engine(connection_id, session_id, message_id)
+
+    def _start_engine(self, connection_id: str, session_id: str, message_id: str) -> None:
+        request = EngineRequest(
+            sessionId=session_id, messageId=message_id, connectionId=connection_id
+        )
+        try:
+            self._invoker.invoke(request)
+        except Exception as error:
+            logger.exception("engine invocation failed", extra={"messageId": message_id})
+            self._conversations.set_status(session_id, message_id, "failed")
+            raise InternalError(f"engine invoke: {error}") from None
+
+    # --- replies -------------------------------------------------------------------
+
+    def _ack(self, message_id: str, session_id: str, *, duplicate: bool = False) -> AckFrame:
+        return AckFrame(
+            messageId=message_id,
+            sessionId=session_id,
+            timestamp=iso(utc_now()),
+            duplicate=True if duplicate else None,
+        )
+
+    def _post(self, connection_id: str, frame: ServerFrame) -> None:
+        try:
+            self._sender.post(connection_id, frame.to_json())
+        except ConnectionGoneError:
+            logger.info("client left before its reply", extra={"connectionId": connection_id})
+
+    def _reply_error(self, connection_id: str, error: ChatbotError, message_id: str | None) -> None:
+        logger.info(
+            "frame refused",
+            extra={"connectionId": connection_id, "code": error.code.value, "detail": str(error)},
+        )
+        self._post(connection_id, ErrorFrame.from_error(error, message_id))
+
+
+def _history_entry(record: ConversationRecord) -> HistoryEntry:
+    if record.messageType == "user":
+        return HistoryEntry(
+            messageId=record.messageId,
+            role="user",
+            content=record.content,
+            timestamp=record.timestamp,
+        )
+    return HistoryEntry(
+        messageId=record.messageId,
+        role="assistant",
+        content=record.content,
+        timestamp=record.timestamp,
+        queryType=record.queryType,
+        sources=record.sources or [],
+        toolsUsed=record.toolsUsed or [],
+    )

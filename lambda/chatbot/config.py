@@ -1,0 +1,94 @@
+"""Configuration: every setting, read once from the environment into one object."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    AWS = "aws"
+    LOCAL = "local"
+
+
+class Settings(BaseSettings):
+    """Names follow the design documents; ``CHATBOT_*`` names are ours.
+
+    The CDK stack sets the AWS ones on each function; the local gateway uses the defaults.
+    """
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
+
+    chatbot_env: Environment = Field(Environment.LOCAL, alias="CHATBOT_ENV")
+    # Local state (SQLite file, session-token secret) lives here.
+    state_dir: Path = Field(Path(".chatbot"), alias="CHATBOT_STATE_DIR")
+
+    aws_region: str = Field("us-east-1", alias="AWS_REGION")
+    session_timeout_minutes: int = Field(30, ge=1, alias="SESSION_TIMEOUT_MINUTES")
+    # How long a closed session, its messages and its connection records are kept before TTL.
+    session_retention_days: int = Field(30, ge=1, alias="SESSION_RETENTION_DAYS")
+    analytics_retention_days: int = Field(365, ge=1, alias="ANALYTICS_RETENTION_DAYS")
+
+    bedrock_region: str | None = Field(None, alias="BEDROCK_REGION")
+    bedrock_claude_model: str = Field(
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0", alias="BEDROCK_CLAUDE_MODEL"
+    )
+    bedrock_embedding_model: str = Field(
+        "amazon.titan-embed-text-v2:0", alias="BEDROCK_EMBEDDING_MODEL"
+    )
+    # Which language model answers: "offline" (deterministic, no network) or "bedrock".
+    model_provider: str = Field("offline", alias="CHATBOT_MODEL")
+
+    sessions_table: str = Field("chatbot-sessions", alias="SESSIONS_TABLE")
+    connections_table: str = Field("chatbot-connections", alias="CONNECTIONS_TABLE")
+    conversations_table: str = Field("chatbot-conversations", alias="CONVERSATIONS_TABLE")
+    analytics_table: str = Field("chatbot-analytics", alias="ANALYTICS_TABLE")
+
+    opensearch_endpoint: str | None = Field(None, alias="OPENSEARCH_ENDPOINT")
+    opensearch_index: str = Field("documents", alias="OPENSEARCH_INDEX")
+    opensearch_region: str | None = Field(None, alias="OPENSEARCH_REGION")
+
+    mcp_server_lambda_arn: str | None = Field(None, alias="MCP_SERVER_LAMBDA_ARN")
+    mcp_transport: str = Field("stdio", alias="MCP_TRANSPORT")
+
+    websocket_api_endpoint: str | None = Field(None, alias="WEBSOCKET_API_ENDPOINT")
+    websocket_stage: str = Field("prod", alias="WEBSOCKET_STAGE")
+    # The chatbot engine function the websocket handler invokes asynchronously (AWS only).
+    engine_function_name: str | None = Field(None, alias="ENGINE_FUNCTION_NAME")
+    # Secrets Manager secret holding the session-token key (AWS only).
+    session_secret_arn: str | None = Field(None, alias="SESSION_SECRET_ARN")
+
+    # Per-session limit on messages a minute; RATE_LIMITED past it.
+    rate_limit_per_minute: int = Field(30, ge=1, alias="RATE_LIMIT_PER_MINUTE")
+    # Turns of history given to the model as context.
+    history_turns: int = Field(10, ge=0, alias="HISTORY_TURNS")
+    # Frames larger than this are refused before they are parsed.
+    max_frame_bytes: int = Field(128 * 1024, ge=1024, alias="MAX_FRAME_BYTES")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.state_dir / "chatbot.sqlite3"
+
+    @property
+    def secret_path(self) -> Path:
+        return self.state_dir / "session-secret"
+
+    @property
+    def table_names(self) -> dict[str, str]:
+        """Logical table name -> physical DynamoDB table name."""
+        return {
+            "sessions": self.sessions_table,
+            "connections": self.connections_table,
+            "conversations": self.conversations_table,
+            "analytics": self.analytics_table,
+        }
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """The process's settings, read from the environment once (a Lambda cold start, a CLI run)."""
+    return Settings()

@@ -1,0 +1,151 @@
+"""Conversation storage: user messages and answers, idempotent by messageId, read back in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Literal
+
+from chatbot.errors import InvalidMessageError
+from chatbot.records import ConversationRecord, MessageStatus, iso, utc_now
+from chatbot.tables import (
+    CONVERSATIONS,
+    Compare,
+    ConditionFailedError,
+    Exists,
+    NotExists,
+    SortKeyCondition,
+    Table,
+)
+
+Role = Literal["user", "assistant"]
+
+
+class ConversationStore:
+    def __init__(
+        self,
+        table: Table,
+        retention: timedelta,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._table = table
+        self._retention = retention
+        self._clock = clock
+
+    def _ttl(self, now: datetime) -> int:
+        return int((now + self._retention).timestamp())
+
+    def get(self, session_id: str, message_id: str, role: Role) -> ConversationRecord | None:
+        item = self._table.get(
+            {"sessionId": session_id, "recordId": ConversationRecord.record_id(message_id, role)}
+        )
+        return ConversationRecord.from_item(item) if item else None
+
+    def add_user_message(
+        self, session_id: str, message_id: str, content: str
+    ) -> tuple[ConversationRecord, bool]:
+        """Store a user message unless one with this messageId exists.
+
+        Returns the stored record and whether this call created it.
+        """
+        now = self._clock()
+        record = ConversationRecord(
+            sessionId=session_id,
+            recordId=ConversationRecord.record_id(message_id, "user"),
+            messageId=message_id,
+            timestamp=iso(now),
+            messageType="user",
+            content=content,
+            status="pending",
+            ttl=self._ttl(now),
+        )
+        try:
+            self._table.put(record.to_item(), condition=NotExists(CONVERSATIONS.partition_key))
+        except ConditionFailedError:
+            existing = self.get(session_id, message_id, "user")
+            if existing is None:  # expired between the write and the read: store it afresh
+                return self.add_user_message(session_id, message_id, content)
+            return existing, False
+        return record, True
+
+    def set_status(
+        self,
+        session_id: str,
+        message_id: str,
+        status: MessageStatus,
+        *,
+        expected: MessageStatus | None = None,
+    ) -> bool:
+        """Move a user message to ``status``; with ``expected``, only from that status."""
+        condition = (
+            Compare("status", "=", expected)
+            if expected is not None
+            else Exists(CONVERSATIONS.partition_key)
+        )
+        try:
+            self._table.update(
+                {
+                    "sessionId": session_id,
+                    "recordId": ConversationRecord.record_id(message_id, "user"),
+                },
+                set_values={"status": status},
+                condition=condition,
+            )
+        except ConditionFailedError:
+            return False
+        return True
+
+    def save_answer(self, answer: ConversationRecord) -> ConversationRecord:
+        """Store an answer once; a second save of the same messageId returns the first."""
+        item = answer.to_item()
+        item.setdefault("ttl", self._ttl(self._clock()))
+        try:
+            self._table.put(item, condition=NotExists(CONVERSATIONS.partition_key))
+        except ConditionFailedError:
+            existing = self.get(answer.sessionId, answer.messageId, "assistant")
+            if existing is not None:
+                return existing
+            raise
+        return ConversationRecord.from_item(item)
+
+    def history(
+        self, session_id: str, *, limit: int, before: str | None = None
+    ) -> list[ConversationRecord]:
+        """The last ``limit`` records (user messages and answers), oldest first.
+
+        ``before`` names a messageId: only records older than that user message are returned.
+        """
+        sort = None
+        if before is not None:
+            anchor = self.get(session_id, before, "user")
+            if anchor is None:
+                raise InvalidMessageError(
+                    f"unknown before={before}",
+                    public_message="'before' does not name a message of this session.",
+                )
+            sort = SortKeyCondition("<", anchor.timestamp)
+        page = self._table.query(
+            session_id, index="byTime", sort=sort, ascending=False, limit=limit
+        )
+        return [ConversationRecord.from_item(item) for item in reversed(page.items)]
+
+    def add_feedback(
+        self, session_id: str, message_id: str, rating: str, comment: str | None
+    ) -> None:
+        feedback: dict[str, str] = {"rating": rating, "at": iso(self._clock())}
+        if comment:
+            feedback["comment"] = comment
+        try:
+            self._table.update(
+                {
+                    "sessionId": session_id,
+                    "recordId": ConversationRecord.record_id(message_id, "assistant"),
+                },
+                set_values={"feedback": feedback},
+                condition=Exists(CONVERSATIONS.partition_key),
+            )
+        except ConditionFailedError:
+            raise InvalidMessageError(
+                f"feedback for unanswered {message_id}",
+                public_message="Feedback must name a message that has been answered.",
+            ) from None

@@ -1,0 +1,20 @@
+"""Builds the chatbot engine (kept apart so the websocket handler never imports Strands)."""
+
+from __future__ import annotations
+
+from chatbot.engine.engine import ChatbotEngine, ModelFactory
+from chatbot.engine.model_providers import model_factory
+from chatbot.ports import ConnectionSender
+from chatbot.runtime import Runtime
+
+
+def build_engine(
+    runtime: Runtime, sender: ConnectionSender, model_for: ModelFactory | None = None
+) -> ChatbotEngine:
+    return ChatbotEngine(
+        conversations=runtime.conversations,
+        analytics=runtime.analytics,
+        sender=sender,
+        model_for=model_for or model_factory(runtime.settings),
+        history_turns=runtime.settings.history_turns,
+    )

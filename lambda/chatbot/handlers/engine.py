@@ -1,0 +1,46 @@
+"""Lambda entry point of the chatbot engine, invoked asynchronously by the websocket handler."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from chatbot.config import load_settings
+from chatbot.engine.engine import ChatbotEngine
+from chatbot.ports import EngineRequest
+
+logger = Logger(service="chatbot")
+
+
+def handle_event(event: dict[str, Any], engine: ChatbotEngine) -> dict[str, Any]:
+    """Answer the message the event names; the local gateway calls this in a worker thread."""
+    request = EngineRequest.model_validate(event)
+    logger.thread_safe_append_keys(sessionId=request.sessionId, messageId=request.messageId)
+    try:
+        answer = asyncio.run(engine.process_message(request))
+    finally:
+        logger.thread_safe_clear_keys()
+    return {"answered": answer is not None}
+
+
+@lru_cache(maxsize=1)
+def _aws_engine() -> ChatbotEngine:
+    from chatbot.adapters.aws.connections import ApiGatewayConnectionSender
+    from chatbot.engine.factory import build_engine
+    from chatbot.runtime import runtime_from_settings
+
+    settings = load_settings()
+    if not settings.websocket_api_endpoint:
+        raise ValueError("WEBSOCKET_API_ENDPOINT must be set in AWS")
+    return build_engine(
+        runtime_from_settings(settings), ApiGatewayConnectionSender(settings.websocket_api_endpoint)
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_event(event, _aws_engine())

@@ -1,0 +1,95 @@
+"""Wiring: builds the domain objects on the adapters configuration chooses, once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from chatbot.analytics import AnalyticsRecorder
+from chatbot.chat_service import ChatService
+from chatbot.config import Environment, Settings
+from chatbot.conversations import ConversationStore
+from chatbot.ports import ConnectionSender, EngineInvoker
+from chatbot.sessions import SessionManager, SessionPolicy
+from chatbot.tables import Tables
+from chatbot.tokens import SessionTokens, load_or_create_local_secret
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The domain objects every entry point shares, bound to one set of tables."""
+
+    settings: Settings
+    tables: Tables
+    tokens: SessionTokens
+    analytics: AnalyticsRecorder
+    sessions: SessionManager
+    conversations: ConversationStore
+
+
+def build_runtime(settings: Settings, tables: Tables, secret: bytes) -> Runtime:
+    retention = timedelta(days=settings.session_retention_days)
+    analytics = AnalyticsRecorder(
+        tables.analytics, retention=timedelta(days=settings.analytics_retention_days)
+    )
+    sessions = SessionManager(
+        tables.sessions,
+        tables.connections,
+        analytics,
+        SessionPolicy(
+            timeout=timedelta(minutes=settings.session_timeout_minutes),
+            retention=retention,
+            rate_limit_per_minute=settings.rate_limit_per_minute,
+        ),
+    )
+    return Runtime(
+        settings=settings,
+        tables=tables,
+        tokens=SessionTokens(secret),
+        analytics=analytics,
+        sessions=sessions,
+        conversations=ConversationStore(tables.conversations, retention=retention),
+    )
+
+
+def build_chat_service(
+    runtime: Runtime, sender: ConnectionSender, invoker: EngineInvoker
+) -> ChatService:
+    return ChatService(
+        sessions=runtime.sessions,
+        conversations=runtime.conversations,
+        analytics=runtime.analytics,
+        tokens=runtime.tokens,
+        sender=sender,
+        invoker=invoker,
+        max_frame_bytes=runtime.settings.max_frame_bytes,
+    )
+
+
+def runtime_from_settings(settings: Settings) -> Runtime:
+    """The runtime on the adapters CHATBOT_ENV selects: DynamoDB in AWS, SQLite locally."""
+    if settings.chatbot_env is Environment.AWS:
+        import boto3
+
+        from chatbot.adapters.aws.tables import DynamoDBTables
+
+        client = boto3.client("dynamodb", region_name=settings.aws_region)
+        tables = DynamoDBTables(client, settings.table_names).tables()
+        return build_runtime(settings, tables, aws_session_secret(settings))
+    from chatbot.adapters.local.tables import SQLiteTables
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    local = SQLiteTables(settings.sqlite_path)
+    return build_runtime(
+        settings, local.tables(), load_or_create_local_secret(settings.secret_path)
+    )
+
+
+def aws_session_secret(settings: Settings) -> bytes:
+    if not settings.session_secret_arn:
+        raise ValueError("SESSION_SECRET_ARN must name the session-token secret in AWS")
+    from aws_lambda_powertools.utilities import parameters
+
+    # Cached for five minutes per container: one Secrets Manager call per cold start or so.
+    secret = parameters.get_secret(settings.session_secret_arn, max_age=300)
+    return secret.encode() if isinstance(secret, str) else bytes(secret)
