@@ -43,7 +43,7 @@ class Session(Record):
     lastActivity: str
     isActive: bool = True
     # Present only while active: the sparse ``byActivity`` index lists active sessions.
-    activityStatus: Literal["active"] | None = "active"
+    activityStatus: Literal["active"] | None = None
     closedAt: str | None = None
     closedReason: str | None = None
     userAgent: str | None = None

@@ -66,6 +66,7 @@ class SessionManager:
             sessionId=str(uuid.uuid4()),
             createdAt=iso(now),
             lastActivity=iso(now),
+            activityStatus="active",
             userAgent=user_agent[:256] if user_agent else None,
             ttl=self._expiry(now),
         )

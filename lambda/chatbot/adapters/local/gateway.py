@@ -34,7 +34,7 @@ from chatbot.engine.factory import build_engine
 from chatbot.handlers import engine as engine_handler
 from chatbot.handlers import websocket as websocket_handler
 from chatbot.ports import ConnectionGoneError, ConnectionSender, EngineInvoker, EngineRequest
-from chatbot.runtime import build_chat_service, runtime_from_settings
+from chatbot.runtime import Runtime, build_chat_service, runtime_from_settings
 
 logger = Logger(service="chatbot", child=True)
 
@@ -74,11 +74,14 @@ class LocalGateway:
         workers: int = 64,
         cleanup_interval_seconds: float | None = 60.0,
         cleanup: Callable[[ConnectionSender], int] | None = None,
+        runtime: Runtime | None = None,
     ) -> None:
         """``service_factory(sender, invoker)`` and ``engine_factory(sender)`` build the
         handlers' collaborators with this gateway as their sender and invoker."""
         self.host = host
         self.port = port
+        # The domain objects behind the handlers, for the CLI and tests to inspect.
+        self.runtime = runtime
         self._web_dir = web_dir.resolve() if web_dir else None
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda")
         self._clients: dict[str, _Client] = {}
@@ -320,4 +323,5 @@ def local_gateway(
         web_dir=web_dir,
         cleanup=lambda sender: runtime.sessions.cleanup_inactive_sessions(sender),
         cleanup_interval_seconds=cleanup_interval_seconds,
+        runtime=runtime,
     )

@@ -1,0 +1,83 @@
+"""Fixtures shared by every test layer: settings on a temporary state folder, scripted models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, AsyncIterable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from strands.models.model import Model
+
+from chatbot.config import Settings
+from chatbot.engine.offline_model import split_into_deltas
+from chatbot.records import QueryType
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    # Nothing from the developer's environment may leak into a test's configuration.
+    for name in ("CHATBOT_ENV", "CHATBOT_MODEL", "RATE_LIMIT_PER_MINUTE", "CHATBOT_STATE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    return Settings(CHATBOT_STATE_DIR=tmp_path / "state")
+
+
+class ScriptedModel(Model):
+    """A Strands model whose behaviour a test scripts: text, or an exception per call.
+
+    ``script`` items are consumed one per model call; a str is streamed as the answer, an
+    exception is raised before any text. When the script runs out, ``default`` answers.
+    """
+
+    def __init__(
+        self, script: list[str | dict[str, Any] | BaseException] | None = None, default: str = "ok"
+    ) -> None:
+        self.script = list(script or [])
+        self.default = default
+        self.calls: list[Any] = []
+        # While set, every call fails with it: a model that stays down.
+        self.failing: BaseException | None = None
+
+    def update_config(self, **model_config: Any) -> None:
+        return None
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model_id": "scripted"}
+
+    def structured_output(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+        raise TypeError("not supported")
+
+    async def stream(self, messages: Any, *args: Any, **kwargs: Any) -> AsyncIterable[Any]:
+        self.calls.append(list(messages))
+        if self.failing is not None:
+            raise self.failing
+        step = self.script.pop(0) if self.script else self.default
+        if isinstance(step, BaseException):
+            raise step
+        yield {"messageStart": {"role": "assistant"}}
+        if isinstance(step, dict):  # a tool call: {"tool": name, "input": {...}}
+            start = {"toolUse": {"toolUseId": f"call-{len(self.calls)}", "name": step["tool"]}}
+            yield {"contentBlockStart": {"start": start}}
+            yield {
+                "contentBlockDelta": {"delta": {"toolUse": {"input": json.dumps(step["input"])}}}
+            }
+            yield {"contentBlockStop": {}}
+            yield {"messageStop": {"stopReason": "tool_use"}}
+            return
+        yield {"contentBlockStart": {"start": {}}}
+        for fragment in split_into_deltas(step, 2):
+            yield {"contentBlockDelta": {"delta": {"text": fragment}}}
+        yield {"contentBlockStop": {}}
+        yield {"messageStop": {"stopReason": "end_turn"}}
+        yield {
+            "metadata": {
+                "usage": {"inputTokens": 5, "outputTokens": 7, "totalTokens": 12},
+                "metrics": {"latencyMs": 1},
+            }
+        }
+
+
+def scripted(model: Model) -> Callable[[QueryType], Model]:
+    """A model factory answering every path with one model."""
+    return lambda query_type: model

@@ -1,0 +1,103 @@
+"""Unit-test fixtures: the domain on an in-memory SQLite store and a clock the test moves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from chatbot.adapters.local.tables import SQLiteTables
+from chatbot.analytics import AnalyticsRecorder
+from chatbot.conversations import ConversationStore
+from chatbot.ports import ConnectionGoneError, EngineRequest
+from chatbot.sessions import SessionManager, SessionPolicy
+from chatbot.tables import Tables
+
+
+class FakeClock:
+    """Both clocks in one: ``now()`` for the domain, ``time()`` for the tables' TTL."""
+
+    def __init__(self) -> None:
+        self.moment = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def time(self) -> float:
+        return self.moment.timestamp()
+
+    def advance(self, **delta: float) -> None:
+        self.moment += timedelta(**delta)
+
+
+class RecordingSender:
+    """Keeps every frame posted; connections listed in ``gone`` behave as closed."""
+
+    def __init__(self) -> None:
+        self.posted: list[tuple[str, str]] = []
+        self.deleted: list[str] = []
+        self.gone: set[str] = set()
+
+    def post(self, connection_id: str, data: str) -> None:
+        if connection_id in self.gone:
+            raise ConnectionGoneError(connection_id)
+        self.posted.append((connection_id, data))
+
+    def delete(self, connection_id: str) -> None:
+        if connection_id in self.gone:
+            raise ConnectionGoneError(connection_id)
+        self.deleted.append(connection_id)
+
+
+class RecordingInvoker:
+    def __init__(self) -> None:
+        self.requests: list[EngineRequest] = []
+
+    def invoke(self, request: EngineRequest) -> None:
+        self.requests.append(request)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def tables(clock: FakeClock) -> Iterator[Tables]:
+    store = SQLiteTables(":memory:", clock=clock.time)
+    yield store.tables()
+    store.close()
+
+
+@pytest.fixture
+def analytics(tables: Tables, clock: FakeClock) -> AnalyticsRecorder:
+    return AnalyticsRecorder(tables.analytics, retention=timedelta(days=365), clock=clock.now)
+
+
+@pytest.fixture
+def policy() -> SessionPolicy:
+    return SessionPolicy(
+        timeout=timedelta(minutes=30), retention=timedelta(days=30), rate_limit_per_minute=5
+    )
+
+
+@pytest.fixture
+def sessions(
+    tables: Tables, analytics: AnalyticsRecorder, policy: SessionPolicy, clock: FakeClock
+) -> SessionManager:
+    return SessionManager(tables.sessions, tables.connections, analytics, policy, clock=clock.now)
+
+
+@pytest.fixture
+def conversations(tables: Tables, clock: FakeClock) -> ConversationStore:
+    return ConversationStore(tables.conversations, retention=timedelta(days=30), clock=clock.now)
+
+
+@pytest.fixture
+def sender() -> RecordingSender:
+    return RecordingSender()
+
+
+def events_of(tables: Tables, day: str, event_type: str) -> list[dict[str, object]]:
+    return [item for item in tables.analytics.query(day).items if item["eventType"] == event_type]

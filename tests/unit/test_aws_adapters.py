@@ -1,0 +1,78 @@
+"""The @connections sender and the Lambda engine invoker send exactly the right AWS requests."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from chatbot.adapters.aws.connections import ApiGatewayConnectionSender
+from chatbot.adapters.aws.engine_invoker import LambdaEngineInvoker
+from chatbot.ports import ConnectionGoneError, EngineRequest
+
+ENDPOINT = "https://abc123.execute-api.us-east-1.amazonaws.com/prod"
+
+
+@pytest.fixture(autouse=True)
+def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def test_post_sends_the_frame_to_the_connection() -> None:
+    client = boto3.client("apigatewaymanagementapi", endpoint_url=ENDPOINT)
+    with Stubber(client) as stub:
+        stub.add_response(
+            "post_to_connection", {}, {"ConnectionId": "c1", "Data": b'{"type":"pong"}'}
+        )
+        ApiGatewayConnectionSender(ENDPOINT, client).post("c1", '{"type":"pong"}')
+        stub.assert_no_pending_responses()
+
+
+def test_post_to_a_gone_connection_raises_connection_gone() -> None:
+    client = boto3.client("apigatewaymanagementapi", endpoint_url=ENDPOINT)
+    with Stubber(client) as stub:
+        stub.add_client_error("post_to_connection", "GoneException", http_status_code=410)
+        with pytest.raises(ConnectionGoneError):
+            ApiGatewayConnectionSender(ENDPOINT, client).post("c1", "{}")
+
+
+def test_delete_of_a_gone_connection_is_not_an_error() -> None:
+    client = boto3.client("apigatewaymanagementapi", endpoint_url=ENDPOINT)
+    with Stubber(client) as stub:
+        stub.add_client_error("delete_connection", "GoneException", http_status_code=410)
+        ApiGatewayConnectionSender(ENDPOINT, client).delete("c1")
+        stub.assert_no_pending_responses()
+
+
+def test_delete_fails_loudly_on_other_errors() -> None:
+    client = boto3.client("apigatewaymanagementapi", endpoint_url=ENDPOINT)
+    with Stubber(client) as stub:
+        stub.add_client_error("delete_connection", "LimitExceededException", http_status_code=429)
+        with pytest.raises(client.exceptions.LimitExceededException):
+            ApiGatewayConnectionSender(ENDPOINT, client).delete("c1")
+
+
+def test_the_engine_is_invoked_asynchronously_with_ids_only() -> None:
+    client = boto3.client("lambda")
+    request = EngineRequest(sessionId="s", messageId="m", connectionId="c")
+    with Stubber(client) as stub:
+        stub.add_response(
+            "invoke",
+            {"StatusCode": 202},
+            {
+                "FunctionName": "engine-fn",
+                "InvocationType": "Event",
+                "Payload": request.model_dump_json().encode(),
+            },
+        )
+        LambdaEngineInvoker("engine-fn", client).invoke(request)
+        stub.assert_no_pending_responses()
+    assert json.loads(request.model_dump_json()) == {
+        "sessionId": "s",
+        "messageId": "m",
+        "connectionId": "c",
+    }

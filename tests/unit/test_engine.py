@@ -1,0 +1,209 @@
+"""The chatbot engine on a scripted Strands model: the real agent loop, streaming and storage."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from strands import tool
+
+from chatbot.analytics import AnalyticsRecorder
+from chatbot.conversations import ConversationStore
+from chatbot.engine.engine import ChatbotEngine
+from chatbot.ports import EngineRequest
+from chatbot.records import QueryType
+from chatbot.tables import Tables
+from tests.conftest import ScriptedModel, scripted
+from tests.unit.conftest import RecordingSender, events_of
+
+SESSION = "s-1"
+
+
+def frames(sender: RecordingSender) -> list[dict[str, Any]]:
+    return [json.loads(data) for _, data in sender.posted]
+
+
+def engine_with(
+    model: ScriptedModel,
+    conversations: ConversationStore,
+    analytics: AnalyticsRecorder,
+    sender: RecordingSender,
+    tools: list[Any] | None = None,
+) -> ChatbotEngine:
+    return ChatbotEngine(
+        conversations=conversations,
+        analytics=analytics,
+        sender=sender,
+        model_for=scripted(model),
+        history_turns=10,
+        tools_for=(lambda query_type: tools or []) if tools else None,
+    )
+
+
+def ask(conversations: ConversationStore, message_id: str, content: str) -> EngineRequest:
+    conversations.add_user_message(SESSION, message_id, content)
+    return EngineRequest(sessionId=SESSION, messageId=message_id, connectionId="c-1")
+
+
+async def test_the_answer_streams_as_deltas_then_is_stored_and_sent_whole(
+    conversations: ConversationStore,
+    analytics: AnalyticsRecorder,
+    sender: RecordingSender,
+    tables: Tables,
+) -> None:
+    engine = engine_with(
+        ScriptedModel(["Paris is the capital of France."]), conversations, analytics, sender
+    )
+    answer = await engine.process_message(ask(conversations, "m1", "Capital of France?"))
+    sent = frames(sender)
+    deltas, final = sent[:-1], sent[-1]
+    assert [d["type"] for d in deltas] == ["delta"] * len(deltas) and len(deltas) > 2
+    assert (
+        "".join(d["content"] for d in deltas)
+        == final["content"]
+        == "Paris is the capital of France."
+    )
+    assert answer is not None and answer.content == final["content"]
+    user = conversations.get(SESSION, "m1", "user")
+    assert user is not None and user.status == "answered"
+    [query] = events_of(tables, answer.timestamp[:10], "query")
+    assert query["details"]["queryType"] == "general"
+    assert (query["details"]["inputTokens"], query["details"]["outputTokens"]) == (5, 7)
+
+
+async def test_running_twice_answers_once(
+    conversations: ConversationStore, analytics: AnalyticsRecorder, sender: RecordingSender
+) -> None:
+    model = ScriptedModel(["first answer", "second answer"])
+    engine = engine_with(model, conversations, analytics, sender)
+    request = ask(conversations, "m1", "hello")
+    await engine.process_message(request)
+    again = await engine.process_message(request)
+    assert again is not None and again.content == "first answer"
+    assert len(model.calls) == 1
+    assert frames(sender)[-1]["content"] == "first answer"
+
+
+async def test_a_message_that_was_never_stored_is_not_answered(
+    conversations: ConversationStore, analytics: AnalyticsRecorder, sender: RecordingSender
+) -> None:
+    engine = engine_with(ScriptedModel(), conversations, analytics, sender)
+    request = EngineRequest(sessionId=SESSION, messageId="ghost", connectionId="c-1")
+    assert await engine.process_message(request) is None
+    assert sender.posted == []
+
+
+async def test_a_model_failure_is_model_unavailable_and_the_message_is_kept_as_failed(
+    conversations: ConversationStore,
+    analytics: AnalyticsRecorder,
+    sender: RecordingSender,
+    tables: Tables,
+) -> None:
+    engine = engine_with(
+        ScriptedModel([TimeoutError("read timed out")]), conversations, analytics, sender
+    )
+    assert await engine.process_message(ask(conversations, "m1", "hello")) is None
+    [error] = frames(sender)
+    assert (error["type"], error["code"], error["retryable"], error["messageId"]) == (
+        "error",
+        "MODEL_UNAVAILABLE",
+        True,
+        "m1",
+    )
+    user = conversations.get(SESSION, "m1", "user")
+    assert user is not None and user.status == "failed"
+    assert conversations.get(SESSION, "m1", "assistant") is None
+    [event] = events_of(tables, user.timestamp[:10], "error")
+    assert event["details"]["code"] == "MODEL_UNAVAILABLE"
+
+
+async def test_the_answer_is_stored_even_when_the_client_left_mid_stream(
+    conversations: ConversationStore, analytics: AnalyticsRecorder, sender: RecordingSender
+) -> None:
+    sender.gone.add("c-1")
+    engine = engine_with(ScriptedModel(["still stored"]), conversations, analytics, sender)
+    answer = await engine.process_message(ask(conversations, "m1", "hello"))
+    assert answer is not None
+    stored = conversations.get(SESSION, "m1", "assistant")
+    assert stored is not None and stored.content == "still stored"
+
+
+async def test_earlier_answered_turns_are_the_models_context_in_order(
+    conversations: ConversationStore,
+    analytics: AnalyticsRecorder,
+    sender: RecordingSender,
+    clock: Any,
+) -> None:
+    model = ScriptedModel(["one", "two"])
+    engine = engine_with(model, conversations, analytics, sender)
+    await engine.process_message(ask(conversations, "m1", "first"))
+    clock.advance(seconds=1)
+    conversations.add_user_message(SESSION, "lost", "never answered")
+    clock.advance(seconds=1)
+    await engine.process_message(ask(conversations, "m2", "second"))
+    second_call = model.calls[1]
+    assert [(m["role"], m["content"][0]["text"]) for m in second_call] == [
+        ("user", "first"),
+        ("assistant", "one"),
+        ("user", "second"),
+    ]
+
+
+@tool
+def word_count(text: str) -> int:
+    """Count the words in a text.
+
+    Args:
+        text: the text to count
+    """
+    return len(text.split())
+
+
+async def test_tool_calls_fill_tools_used_and_record_tool_usage(
+    conversations: ConversationStore,
+    analytics: AnalyticsRecorder,
+    sender: RecordingSender,
+    tables: Tables,
+) -> None:
+    model = ScriptedModel(
+        [{"tool": "word_count", "input": {"text": "a b c"}}, "There are 3 words."]
+    )
+    engine = engine_with(model, conversations, analytics, sender, tools=[word_count])
+    answer = await engine.process_message(ask(conversations, "m1", "count the words in a b c"))
+    assert answer is not None
+    assert answer.toolsUsed == ["word_count"]
+    assert frames(sender)[-1]["toolsUsed"] == ["word_count"]
+    [usage] = events_of(tables, answer.timestamp[:10], "tool_usage")
+    assert usage["details"]["tool"] == "word_count"
+    assert usage["details"]["success"] is True
+    # The tool's result went back to the model.
+    tool_result = model.calls[1][-1]["content"][0]["toolResult"]
+    assert tool_result["status"] == "success"
+
+
+def test_determine_query_type_routes_through_the_router(
+    conversations: ConversationStore, analytics: AnalyticsRecorder, sender: RecordingSender
+) -> None:
+    engine = engine_with(ScriptedModel(), conversations, analytics, sender)
+    assert engine.determine_query_type("delete record 12345678") is QueryType.MCP_TOOL
+
+
+@pytest.mark.parametrize("turns", [0])
+async def test_no_history_is_sent_when_history_turns_is_zero(
+    conversations: ConversationStore,
+    analytics: AnalyticsRecorder,
+    sender: RecordingSender,
+    turns: int,
+) -> None:
+    model = ScriptedModel(["a", "b"])
+    engine = ChatbotEngine(
+        conversations=conversations,
+        analytics=analytics,
+        sender=sender,
+        model_for=scripted(model),
+        history_turns=turns,
+    )
+    await engine.process_message(ask(conversations, "m1", "first"))
+    await engine.process_message(ask(conversations, "m2", "second"))
+    assert len(model.calls[1]) == 1
