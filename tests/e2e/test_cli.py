@@ -1,0 +1,65 @@
+"""`chatbot serve` as a person runs it: prints the URL, serves, and stops cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect
+
+pytestmark = pytest.mark.e2e
+
+
+def test_serve_prints_its_url_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    env = {**os.environ, "CHATBOT_STATE_DIR": str(tmp_path / "state"), "CHATBOT_MODEL": "offline"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatbot.cli", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", banner)
+        assert match, banner
+        with connect(f"ws://127.0.0.1:{match.group(1)}/", open_timeout=10) as ws:
+            ws.send(json.dumps({"action": "ping"}))
+            assert json.loads(ws.recv(timeout=10)) == {"type": "pong"}
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "Stopping" in out
+    assert "Traceback" not in err
+    assert (tmp_path / "state" / "chatbot.sqlite3").exists()
+    # Each request is one structured log line.
+    routes = [json.loads(line)["route"] for line in out.splitlines() if line.startswith("{")]
+    assert routes[:2] == ["$connect", "ping"]
+
+
+def test_serve_says_so_when_the_port_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "chatbot.cli", "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "CHATBOT_STATE_DIR": str(tmp_path / "state")},
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
