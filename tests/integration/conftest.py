@@ -1,0 +1,36 @@
+"""Fixtures for tests that run against real backends: SQLite files and moto's DynamoDB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import boto3
+import pytest
+from moto import mock_aws
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+# Fake credentials and region, so that nothing can ever reach a real account.
+FAKE_AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="module")
+def dynamodb_client() -> Iterator[DynamoDBClient]:
+    """A client of moto's in-memory DynamoDB, shared by one module's tests.
+
+    Module scope because a client costs far more than a test; each test should therefore
+    create tables under names of its own.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in FAKE_AWS_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        with mock_aws():
+            yield boto3.client("dynamodb", region_name="us-east-1")
