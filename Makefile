@@ -6,7 +6,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck browser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
-test: lint typecheck
+# Debian's Chromium drives tests/e2e/test_web_page.py through Playwright's bundled driver.
+browser:
+	scripts/ensure-chromium
+
+test: lint typecheck browser
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.dev-installed

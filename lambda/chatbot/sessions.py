@@ -154,6 +154,11 @@ class SessionManager:
             raise SessionNotFoundError()
         return Connection.from_item(item)
 
+    def connections_of(self, session_id: str) -> list[str]:
+        """The session's open connections, newest first (a reconnected client's is first)."""
+        page = self._connections.query(session_id, index="bySession", ascending=False)
+        return [item["connectionId"] for item in page.items]
+
     def unbind_connection(self, connection_id: str) -> None:
         self._connections.delete({"connectionId": connection_id})
 

@@ -207,3 +207,30 @@ async def test_no_history_is_sent_when_history_turns_is_zero(
     await engine.process_message(ask(conversations, "m1", "first"))
     await engine.process_message(ask(conversations, "m2", "second"))
     assert len(model.calls[1]) == 1
+
+
+async def test_an_answer_finished_after_a_reconnect_reaches_the_new_connection(
+    conversations: ConversationStore,
+    analytics: AnalyticsRecorder,
+    sender: RecordingSender,
+    sessions: Any,
+) -> None:
+    session = sessions.create_session()
+    sessions.bind_connection("old", session.sessionId, resumed=False)
+    sessions.bind_connection("new", session.sessionId, resumed=True)
+    sender.gone.add("old")
+    engine = ChatbotEngine(
+        conversations=conversations,
+        analytics=analytics,
+        sender=sender,
+        model_for=scripted(ScriptedModel(["worth the wait"])),
+        history_turns=10,
+        connections_of=sessions.connections_of,
+    )
+    conversations.add_user_message(session.sessionId, "m1", "slow question")
+    await engine.process_message(
+        EngineRequest(sessionId=session.sessionId, messageId="m1", connectionId="old")
+    )
+    [(connection_id, data)] = sender.posted
+    assert connection_id == "new"
+    assert json.loads(data)["content"] == "worth the wait"

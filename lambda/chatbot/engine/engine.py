@@ -103,6 +103,7 @@ class ChatbotEngine:
         model_for: ModelFactory,
         history_turns: int,
         tools_for: Callable[[QueryType], list[Any]] | None = None,
+        connections_of: Callable[[str], list[str]] | None = None,
     ) -> None:
         self._conversations = conversations
         self._analytics = analytics
@@ -110,6 +111,7 @@ class ChatbotEngine:
         self._model_for = model_for
         self._history_turns = history_turns
         self._tools_for = tools_for
+        self._connections_of = connections_of
 
     def determine_query_type(self, message: str) -> QueryType:
         return determine_query_type(message)
@@ -123,7 +125,7 @@ class ChatbotEngine:
             return None
         answered = self._conversations.get(session_id, message_id, "assistant")
         if answered is not None:
-            self._post(request.connectionId, MessageFrame.from_record(answered))
+            self._deliver(request, MessageFrame.from_record(answered))
             return answered
         started = time.perf_counter()
         query_type = self.determine_query_type(user_message.content)
@@ -136,7 +138,7 @@ class ChatbotEngine:
                 extra={"messageId": message_id, "code": failure.code.value, "detail": str(error)},
             )
             self._conversations.set_status(session_id, message_id, "failed")
-            self._post(request.connectionId, ErrorFrame.from_error(failure, message_id))
+            self._deliver(request, ErrorFrame.from_error(failure, message_id))
             self._analytics.record(
                 "error", session_id, {"code": failure.code.value, "queryType": query_type.value}
             )
@@ -211,7 +213,7 @@ class ChatbotEngine:
             )
         )
         self._conversations.set_status(request.sessionId, request.messageId, "answered")
-        self._post(request.connectionId, MessageFrame.from_record(answer))
+        self._deliver(request, MessageFrame.from_record(answer))
         return answer
 
     def _context(self, current: ConversationRecord) -> Messages:
@@ -231,11 +233,25 @@ class ChatbotEngine:
             messages.append(_message("assistant", answer.content))
         return messages
 
-    def _post(self, connection_id: str, frame: ServerFrame) -> None:
+    def _deliver(self, request: EngineRequest, frame: ServerFrame) -> None:
+        """Send the final frame to the asking connection or, if the client reconnected while
+        the answer was written, to the session's newest connection."""
+        data = frame.to_json()
         try:
-            self._sender.post(connection_id, frame.to_json())
+            self._sender.post(request.connectionId, data)
+            return
         except ConnectionGoneError:
-            logger.info("client left before the answer", extra={"connectionId": connection_id})
+            pass
+        others = self._connections_of(request.sessionId) if self._connections_of else []
+        for connection_id in others:
+            if connection_id == request.connectionId:
+                continue
+            try:
+                self._sender.post(connection_id, data)
+                return
+            except ConnectionGoneError:
+                continue
+        logger.info("client left before the answer", extra={"messageId": request.messageId})
 
 
 def _message(role: str, text: str) -> Message:

@@ -17,4 +17,5 @@ def build_engine(
         sender=sender,
         model_for=model_for or model_factory(runtime.settings),
         history_turns=runtime.settings.history_turns,
+        connections_of=runtime.sessions.connections_of,
     )

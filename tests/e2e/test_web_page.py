@@ -1,0 +1,317 @@
+"""The chat page in a real browser against `chatbot serve`: streaming, resume, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # the browser fixture turns this into a failure that says what to run
+    expect = sync_playwright = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Locator, Page, WebSocket
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without these, Chromium running as root refuses to start, and its background services
+# try to reach Google and stall on the closed network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The first answer may load the embedding model and build the index.
+SERVER_START_TIMEOUT_S = 120.0
+ANSWER_TIMEOUT_MS = 90_000
+UI_TIMEOUT_MS = 15_000
+MAX_CONTENT_CHARS = 8000
+
+_LEAKY_SETTINGS = ("CHATBOT_ENV", "CHATBOT_MODEL", "RATE_LIMIT_PER_MINUTE")
+
+Frame = dict[str, Any]
+
+
+# --- the server -------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ServerProcess:
+    """`chatbot serve` as a child process; its output is drained so the pipe never fills."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.output: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        # The embedded defaults whatever the developer's shell says (a real model, a limit).
+        env = {name: value for name, value in os.environ.items() if name not in _LEAKY_SETTINGS}
+        env |= {"CHATBOT_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "chatbot.cli", "serve"),
+                *("--host", "127.0.0.1", "--port", str(self.port)),
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def wait_until_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = self._lines.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if line is None:
+                pytest.fail(f"chatbot serve exited ({self.process.wait()}):\n{self.log()}")
+            if self.url in line:
+                return
+        pytest.fail(f"chatbot serve printed no {self.url} within {timeout_s} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return "".join(self.output[-60:])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        # The reader sees end-of-file once the process is gone; then the pipe can be closed.
+        self._reader.join(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    process = ServerProcess(tmp_path_factory.mktemp("chatbot-state"))
+    try:
+        process.wait_until_ready(SERVER_START_TIMEOUT_S)
+        yield process
+    finally:
+        process.stop()
+
+
+# --- the browser ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: run `make test`, which installs Debian's chromium package."
+        )
+    if sync_playwright is None:
+        pytest.fail("The playwright package is missing: run `make test`, which installs it.")
+    # The first answer can be slow (model load); 5 s, Playwright's default, is too tight.
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        # Playwright gives each launch a fresh temporary profile (user data dir).
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+class ChatPage:
+    """The page plus every frame its WebSocket received, to compare screen and protocol."""
+
+    def __init__(self, page: Page, url: str) -> None:
+        self.page = page
+        self.url = url
+        self.received: list[Frame] = []
+        self.page_errors: list[str] = []
+        self._socket: WebSocket | None = None
+        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+        page.set_default_timeout(UI_TIMEOUT_MS)
+
+    def open(self) -> None:
+        self._load(lambda: self.page.goto(self.url))
+
+    def reload(self) -> None:
+        self._load(self.page.reload)
+
+    def _load(self, navigate: Callable[[], object]) -> None:
+        self.received.clear()
+        with self.page.expect_websocket(timeout=UI_TIMEOUT_MS) as opened:
+            navigate()
+        self._socket = opened.value
+        self._socket.on("framereceived", self._record)
+        self.expect_connected()
+
+    def _record(self, payload: str | bytes) -> None:
+        self.received.append(json.loads(payload))
+
+    def expect_connected(self) -> None:
+        expect(self.page.get_by_test_id("connection-status")).to_have_attribute(
+            "data-state", "connected"
+        )
+        expect(self.page.get_by_test_id("send-button")).to_be_enabled()
+
+    def send(self, text: str) -> str:
+        """Type text and press Enter; returns the messageId the page put on the wire."""
+        assert self._socket is not None
+        box = self.page.get_by_test_id("message-input")
+        box.fill(text)
+
+        def is_send(payload: str | bytes) -> bool:
+            return bool(json.loads(payload).get("action") == "sendMessage")
+
+        with self._socket.expect_event("framesent", predicate=is_send) as sent:
+            box.press("Enter")
+        frame: Frame = json.loads(sent.value)
+        assert frame["content"] == text.strip()
+        return str(frame["messageId"])
+
+    def wait_for_frame(self, matches: Callable[[Frame], bool], timeout_ms: float) -> Frame:
+        """The first received frame that matches, waiting for more while none does."""
+        assert self._socket is not None
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            # Sync Playwright delivers events only inside its own calls, so nothing can
+            # arrive between this scan and the wait below.
+            for frame in self.received:
+                if matches(frame):
+                    return frame
+            remaining_ms = (deadline - time.monotonic()) * 1000
+            if remaining_ms <= 0:
+                pytest.fail(f"no matching frame within {timeout_ms} ms; got {self.received}")
+            self._socket.wait_for_event("framereceived", timeout=remaining_ms)
+
+    def wait_for_outcome(self, message_id: str) -> Frame:
+        """The final `message` or `error` frame about one user message."""
+        return self.wait_for_frame(
+            lambda frame: (
+                frame.get("type") in ("message", "error") and frame.get("messageId") == message_id
+            ),
+            ANSWER_TIMEOUT_MS,
+        )
+
+    def bubble(self, role: str, message_id: str) -> Locator:
+        return self.page.locator(f'[data-testid="message-{role}"][data-message-id="{message_id}"]')
+
+    def texts(self, role: str) -> Locator:
+        """The visible text of every bubble of one role, without the screen-reader prefix."""
+        return self.page.get_by_test_id(f"message-{role}").get_by_test_id("message-content")
+
+
+@pytest.fixture
+def chat(browser: Browser, server: ServerProcess) -> Iterator[ChatPage]:
+    # A fresh context per test: its own localStorage, hence its own session.
+    context = browser.new_context()
+    try:
+        page = ChatPage(context.new_page(), server.url)
+        yield page
+        assert not page.page_errors, f"uncaught errors in the page: {page.page_errors}"
+    finally:
+        context.close()
+
+
+def _streamed_text(frames: list[Frame], message_id: str) -> str:
+    deltas = [f for f in frames if f.get("type") == "delta" and f.get("messageId") == message_id]
+    indexes = sorted(delta["index"] for delta in deltas)
+    assert indexes == list(range(len(deltas))), f"delta indexes have gaps: {indexes}"
+    return "".join(delta["content"] for delta in sorted(deltas, key=lambda d: d["index"]))
+
+
+# --- the behaviours ---------------------------------------------------------------------
+
+
+def test_question_gets_streamed_answer_rendered_in_its_bubble(chat: ChatPage) -> None:
+    question = "What can you tell me about this chatbot?"
+    chat.open()
+
+    message_id = chat.send(question)
+
+    expect(chat.bubble("user", message_id).get_by_test_id("message-content")).to_have_text(question)
+    final = chat.wait_for_outcome(message_id)
+    assert final["type"] == "message", f"expected an answer, got {final}"
+    assert final["content"].strip(), "the final message is empty"
+    assert _streamed_text(chat.received, message_id) == final["content"]
+    answer = chat.bubble("assistant", message_id)
+    expect(answer).to_have_attribute("data-state", "complete")
+    expect(answer.get_by_test_id("message-content")).to_have_text(final["content"])
+    expect(chat.page.get_by_test_id("message-input")).to_have_value("")
+
+
+def test_reload_resumes_session_and_shows_question_and_answer_again(chat: ChatPage) -> None:
+    question = "Please remember this question across a reload."
+    chat.open()
+    message_id = chat.send(question)
+    final = chat.wait_for_outcome(message_id)
+    assert final["type"] == "message", f"expected an answer, got {final}"
+
+    chat.reload()
+
+    session = chat.wait_for_frame(lambda frame: frame.get("type") == "session", UI_TIMEOUT_MS)
+    assert session["resumed"] is True
+    assert session["sessionId"] == final["sessionId"]
+    # Exactly one of each: the history replaced the page's list rather than adding to it.
+    expect(chat.texts("user")).to_have_text([question])
+    expect(chat.texts("assistant")).to_have_text([final["content"]])
+
+
+def test_over_long_message_shows_server_error_and_next_message_is_answered(
+    chat: ChatPage,
+) -> None:
+    chat.open()
+
+    too_long_id = chat.send("x" * (MAX_CONTENT_CHARS + 1))
+
+    error = chat.wait_for_outcome(too_long_id)
+    assert error["type"] == "error", f"expected an error, got {error}"
+    assert error["code"] == "MESSAGE_TOO_LARGE"
+    failed = chat.bubble("assistant", too_long_id)
+    expect(failed).to_have_attribute("data-state", "error")
+    expect(failed.get_by_test_id("message-error")).to_have_text(error["message"])
+    chat.expect_connected()
+
+    follow_up = "Short question after the error."
+    follow_up_id = chat.send(follow_up)
+    final = chat.wait_for_outcome(follow_up_id)
+    assert final["type"] == "message", f"expected an answer, got {final}"
+    expect(chat.bubble("assistant", follow_up_id).get_by_test_id("message-content")).to_have_text(
+        final["content"]
+    )
