@@ -78,7 +78,8 @@ def runtime_from_settings(settings: Settings) -> Runtime:
         return build_runtime(settings, tables, aws_session_secret(settings))
     from chatbot.adapters.local.tables import SQLiteTables
 
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    # Chat history and the token key live here: readable by their owner only.
+    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     local = SQLiteTables(settings.sqlite_path)
     return build_runtime(
         settings, local.tables(), load_or_create_local_secret(settings.secret_path)

@@ -42,6 +42,7 @@ def test_serve_prints_its_url_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path
     assert "Stopping" in out
     assert "Traceback" not in err
     assert (tmp_path / "state" / "chatbot.sqlite3").exists()
+    assert (tmp_path / "state").stat().st_mode & 0o077 == 0
     # Each request is one structured log line.
     routes = [json.loads(line)["route"] for line in out.splitlines() if line.startswith("{")]
     assert routes[:2] == ["$connect", "ping"]
