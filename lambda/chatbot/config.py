@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     connections_table: str = Field("chatbot-connections", alias="CONNECTIONS_TABLE")
     conversations_table: str = Field("chatbot-conversations", alias="CONVERSATIONS_TABLE")
     analytics_table: str = Field("chatbot-analytics", alias="ANALYTICS_TABLE")
+    records_table: str = Field("chatbot-records", alias="RECORDS_TABLE")
 
     opensearch_endpoint: str | None = Field(None, alias="OPENSEARCH_ENDPOINT")
     opensearch_index: str = Field("documents", alias="OPENSEARCH_INDEX")
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
             "connections": self.connections_table,
             "conversations": self.conversations_table,
             "analytics": self.analytics_table,
+            "records": self.records_table,
         }
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.chat_service import ChatService
@@ -21,13 +23,19 @@ class Runtime:
 
     settings: Settings
     tables: Tables
-    tokens: SessionTokens
     analytics: AnalyticsRecorder
     sessions: SessionManager
     conversations: ConversationStore
+    load_secret: Callable[[], bytes]
+
+    @cached_property
+    def tokens(self) -> SessionTokens:
+        # Loaded on first use: only the websocket handler issues and checks tokens, so the
+        # other functions need neither the secret nor the permission to read it.
+        return SessionTokens(self.load_secret())
 
 
-def build_runtime(settings: Settings, tables: Tables, secret: bytes) -> Runtime:
+def build_runtime(settings: Settings, tables: Tables, load_secret: Callable[[], bytes]) -> Runtime:
     retention = timedelta(days=settings.session_retention_days)
     analytics = AnalyticsRecorder(
         tables.analytics, retention=timedelta(days=settings.analytics_retention_days)
@@ -45,10 +53,10 @@ def build_runtime(settings: Settings, tables: Tables, secret: bytes) -> Runtime:
     return Runtime(
         settings=settings,
         tables=tables,
-        tokens=SessionTokens(secret),
         analytics=analytics,
         sessions=sessions,
         conversations=ConversationStore(tables.conversations, retention=retention),
+        load_secret=load_secret,
     )
 
 
@@ -75,14 +83,14 @@ def runtime_from_settings(settings: Settings) -> Runtime:
 
         client = boto3.client("dynamodb", region_name=settings.aws_region)
         tables = DynamoDBTables(client, settings.table_names).tables()
-        return build_runtime(settings, tables, aws_session_secret(settings))
+        return build_runtime(settings, tables, lambda: aws_session_secret(settings))
     from chatbot.adapters.local.tables import SQLiteTables
 
     # Chat history and the token key live here: readable by their owner only.
     settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     local = SQLiteTables(settings.sqlite_path)
     return build_runtime(
-        settings, local.tables(), load_or_create_local_secret(settings.secret_path)
+        settings, local.tables(), lambda: load_or_create_local_secret(settings.secret_path)
     )
 
 

@@ -101,7 +101,16 @@ ANALYTICS = TableSpec(
     indexes=(IndexSpec("byType", "eventType", "timestamp"),),
 )
 
-ALL_TABLES: tuple[TableSpec, ...] = (SESSIONS, CONNECTIONS, CONVERSATIONS, ANALYTICS)
+# Records the MCP tools manage. Partitioned by owner (the calling session), so a tool can
+# only ever address its own session's records.
+RECORDS = TableSpec(
+    name="records",
+    partition_key="owner",
+    sort_key="id",
+    ttl_attribute=None,
+)
+
+ALL_TABLES: tuple[TableSpec, ...] = (SESSIONS, CONNECTIONS, CONVERSATIONS, ANALYTICS, RECORDS)
 
 
 # --- conditions -------------------------------------------------------------------------
