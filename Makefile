@@ -5,8 +5,16 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 HOST ?= 127.0.0.1
 PORT ?= 8080
+CDK := node_modules/.bin/cdk
+CDK_APP := --app "$(BIN)/python app.py"
+STAGE ?= dev
 
-.PHONY: run test lint typecheck browser bench clean
+# Node 20 is what many machines have; jsii's banner about it is noise, not a warning to act on.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: run test lint typecheck browser bench synth deploy destroy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,11 +43,29 @@ typecheck: $(VENV)/.dev-installed
 browser:
 	scripts/ensure-chromium
 
-test: lint typecheck browser
+test: lint typecheck browser node_modules/.installed
 	$(BIN)/python -m pytest
+
+# The CDK CLI, pinned in package.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	@touch $@
+
+synth: $(VENV)/.dev-installed node_modules/.installed
+	$(CDK) synth $(CDK_APP) -c stage=$(STAGE) --no-notices --quiet
+
+# Needs AWS credentials and a bootstrapped account/region (cdk bootstrap). Writes the stack's
+# outputs to cdk-outputs.json, then asks the deployed chatbot one question.
+deploy: $(VENV)/.dev-installed node_modules/.installed
+	$(CDK) deploy $(CDK_APP) -c stage=$(STAGE) --no-notices --require-approval broadening \
+		--outputs-file cdk-outputs.json
+	$(BIN)/python scripts/smoke.py --outputs cdk-outputs.json
+
+destroy: $(VENV)/.dev-installed node_modules/.installed
+	$(CDK) destroy $(CDK_APP) -c stage=$(STAGE) --no-notices --force
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/gateway.py
 
 clean:
-	rm -rf $(VENV) .chatbot .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .chatbot .mypy_cache .pytest_cache .ruff_cache cdk.out node_modules

@@ -1,0 +1,272 @@
+"""The chatbot's one stack: composes the constructs and wires each function's least privilege."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from chatbot.protocol import ACTIONS
+from stacks.bundling import FULL, LIGHT
+from stacks.constructs.cleanup_schedule import CleanupSchedule
+from stacks.constructs.function import ChatbotFunction
+from stacks.constructs.observability import Observability
+from stacks.constructs.session_key import SessionKey
+from stacks.constructs.tables import ChatbotTables
+from stacks.constructs.vector_search import VectorSearch
+from stacks.constructs.web_hosting import WebHosting
+from stacks.constructs.websocket_api import ChatWebSocketApi
+from stacks.nag import acknowledge
+from stacks.settings import DeploySettings
+
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+SEARCH_INDEX = "documents"
+# The table actions each function's code performs, and nothing more.
+READ_WRITE = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query")
+
+
+def inference_arns(stack: Stack, model_id: str) -> list[str]:
+    """ARNs to invoke a Bedrock model id, directly or through a cross-region inference profile."""
+    geo, _, base = model_id.partition(".")
+    if geo in ("us", "eu", "apac", "global", "us-gov", "ca", "jp", "au") and base:
+        return [
+            stack.format_arn(
+                service="bedrock", resource="inference-profile", resource_name=model_id
+            ),
+            # The profile routes to any region of its geography; the model ARN is region-less.
+            f"arn:{stack.partition}:bedrock:*::foundation-model/{base}",
+        ]
+    return [f"arn:{stack.partition}:bedrock:{stack.region}::foundation-model/{model_id}"]
+
+
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def retention_days(days: int) -> logs.RetentionDays:
+    try:
+        return _RETENTION[days]
+    except KeyError:
+        choices = ", ".join(str(d) for d in _RETENTION)
+        raise ValueError(f"logRetentionDays must be one of {choices}, not {days}") from None
+
+
+class ChatbotStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: DeploySettings, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        log_retention = retention_days(settings.log_retention_days)
+        tables = ChatbotTables(self, "Tables", retain=settings.retain_data)
+        session_key = SessionKey(self, "SessionKey", retain=settings.retain_data)
+        search = VectorSearch(
+            self,
+            "VectorSearch",
+            collection_name=settings.name("docs"),
+            index_name=SEARCH_INDEX,
+            embedding_dimensions=settings.embedding_dimensions,
+            log_retention=log_retention,
+            removal_policy=RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY,
+        )
+        search_environment = {
+            "OPENSEARCH_ENDPOINT": search.endpoint,
+            "OPENSEARCH_INDEX": SEARCH_INDEX,
+            "OPENSEARCH_REGION": self.region,
+            "BEDROCK_EMBEDDING_MODEL": settings.embedding_model_id,
+        }
+
+        mcp = ChatbotFunction(
+            self,
+            "McpServer",
+            handler="chatbot.handlers.mcp.handler",
+            bundle=FULL,
+            description="Chatbot MCP server: document search and record tools",
+            environment={"RECORDS_TABLE": tables.name("records"), **search_environment},
+            log_retention=log_retention,
+            memory_size=1024,
+            timeout=Duration.seconds(60),
+        )
+        engine = ChatbotFunction(
+            self,
+            "Engine",
+            handler="chatbot.handlers.engine.handler",
+            bundle=FULL,
+            description="Chatbot engine: routes, answers through Claude, streams to the client",
+            environment={
+                "CHATBOT_MODEL": "bedrock",
+                "BEDROCK_CLAUDE_MODEL": settings.claude_model_id,
+                "BEDROCK_REGION": self.region,
+                "CONVERSATIONS_TABLE": tables.name("conversations"),
+                "ANALYTICS_TABLE": tables.name("analytics"),
+                "CONNECTIONS_TABLE": tables.name("connections"),
+                "MCP_TRANSPORT": "lambda",
+                "MCP_SERVER_LAMBDA_ARN": mcp.function.function_arn,
+                **search_environment,
+            },
+            log_retention=log_retention,
+            memory_size=1024,
+            # Long answers stream for minutes; API Gateway's 29 s limit does not apply here.
+            timeout=Duration.minutes(5),
+        )
+        # A crash or timeout is retried once; the engine answers each message only once.
+        engine.function.configure_async_invoke(retry_attempts=1, max_event_age=Duration.minutes(10))
+        session_environment = {
+            "SESSIONS_TABLE": tables.name("sessions"),
+            "CONNECTIONS_TABLE": tables.name("connections"),
+            "ANALYTICS_TABLE": tables.name("analytics"),
+            "SESSION_TIMEOUT_MINUTES": str(settings.session_timeout_minutes),
+        }
+        websocket = ChatbotFunction(
+            self,
+            "WebSocketHandler",
+            handler="chatbot.handlers.websocket.handler",
+            bundle=LIGHT,
+            description="Chatbot WebSocket routes: sessions, validation, acks, history",
+            environment={
+                **session_environment,
+                "CONVERSATIONS_TABLE": tables.name("conversations"),
+                "ENGINE_FUNCTION_NAME": engine.function.function_name,
+                "SESSION_SECRET_ARN": session_key.secret.secret_arn,
+                "RATE_LIMIT_PER_MINUTE": str(settings.rate_limit_per_minute),
+            },
+            log_retention=log_retention,
+        )
+        cleanup = ChatbotFunction(
+            self,
+            "SessionCleanup",
+            handler="chatbot.handlers.cleanup.handler",
+            bundle=LIGHT,
+            description="Chatbot session cleanup: closes idle sessions",
+            environment=session_environment,
+            log_retention=log_retention,
+            timeout=Duration.minutes(5),
+        )
+        api = ChatWebSocketApi(
+            self,
+            "WebSocketApi",
+            handler=websocket.function,
+            actions=ACTIONS,
+            stage_name=settings.stage,
+            rate_limit=50,
+            burst_limit=100,
+            log_retention=log_retention,
+        )
+        for function in (websocket, engine, cleanup):
+            function.function.add_environment("WEBSOCKET_API_ENDPOINT", api.callback_url)
+
+        # --- least privilege, function by function ---------------------------------------
+        tables.grant(websocket.role, "sessions", ("GetItem", "PutItem", "UpdateItem"))
+        tables.grant(websocket.role, "connections", ("GetItem", "PutItem", "DeleteItem"))
+        tables.grant(
+            websocket.role,
+            "conversations",
+            ("GetItem", "PutItem", "UpdateItem", "Query"),
+            indexes=("byTime",),
+        )
+        tables.grant(websocket.role, "analytics", ("PutItem",))
+        session_key.grant_read(websocket.role)
+        _grant_invoke(websocket.role, engine.function.function_arn)
+        api.grant_manage_connections(websocket.role, ("POST",))
+
+        tables.grant(
+            engine.role,
+            "conversations",
+            ("GetItem", "PutItem", "UpdateItem", "Query"),
+            indexes=("byTime",),
+        )
+        tables.grant(engine.role, "connections", ("Query",), indexes=("bySession",))
+        tables.grant(engine.role, "analytics", ("PutItem",))
+        _grant_bedrock(
+            engine.role,
+            [
+                *inference_arns(self, settings.claude_model_id),
+                *inference_arns(self, settings.embedding_model_id),
+            ],
+        )
+        _grant_invoke(engine.role, mcp.function.function_arn)
+        search.grant_read(engine.role)
+        api.grant_manage_connections(engine.role, ("POST",))
+
+        tables.grant(mcp.role, "records", READ_WRITE)
+        _grant_bedrock(mcp.role, inference_arns(self, settings.embedding_model_id))
+        search.grant_write(mcp.role)
+
+        tables.grant(cleanup.role, "sessions", ("UpdateItem", "Query"), indexes=("byActivity",))
+        tables.grant(cleanup.role, "connections", ("Query", "DeleteItem"), indexes=("bySession",))
+        tables.grant(cleanup.role, "analytics", ("PutItem",))
+        api.grant_manage_connections(cleanup.role, ("DELETE",))
+
+        CleanupSchedule(
+            self,
+            "CleanupSchedule",
+            function=cleanup.function,
+            rate_minutes=settings.cleanup_rate_minutes,
+        )
+        web = WebHosting(
+            self,
+            "Web",
+            web_dir=WEB_DIR,
+            websocket_url=api.url,
+            removal_policy=RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY,
+            log_retention=log_retention,
+        )
+        Observability(
+            self,
+            "Observability",
+            functions={
+                "websocket": websocket.function,
+                "engine": engine.function,
+                "mcp": mcp.function,
+                "cleanup": cleanup.function,
+            },
+            api_id=api.api.api_id,
+            stage_name=settings.stage,
+            alarm_email=settings.alarm_email,
+            dashboard_name=settings.name("dashboard"),
+        )
+        CfnOutput(self, "WebSocketUrl", value=api.url, description="Chat clients connect here")
+        CfnOutput(self, "WebUrl", value=web.url, description="The chat page")
+        self.functions = {"websocket": websocket, "engine": engine, "mcp": mcp, "cleanup": cleanup}
+
+
+def _grant_invoke(grantee: iam.IGrantable, function_arn: str) -> None:
+    # The function itself only: Function.grant_invoke would add every version (ARN:*).
+    iam.Grant.add_to_principal(
+        grantee=grantee, actions=["lambda:InvokeFunction"], resource_arns=[function_arn]
+    )
+
+
+def _grant_bedrock(grantee: iam.Role, arns: list[str]) -> None:
+    iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+        resource_arns=arns,
+    )
+    for arn in arns:
+        if ":bedrock:*::foundation-model/" in arn:
+            acknowledge(
+                grantee,
+                "AwsSolutions-IAM5[Resource::"
+                + arn.replace(Stack.of(grantee).partition, "<AWS::Partition>", 1)
+                + "]",
+                "A cross-region inference profile may serve the request from any region of its "
+                "geography, so the one model's ARN must allow every region; the profile ARN "
+                "itself is this account's and region's.",
+            )

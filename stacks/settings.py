@@ -1,0 +1,78 @@
+"""Deployment settings, read from CDK context (cdk.json or `cdk deploy -c key=value`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from constructs import Node
+
+# Every setting with its default; cdk.json repeats them so operators see what they can change.
+DEFAULTS: dict[str, Any] = {
+    "stage": "dev",
+    "claudeModelId": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "embeddingModelId": "amazon.titan-embed-text-v2:0",
+    "embeddingDimensions": 1024,
+    "sessionTimeoutMinutes": 30,
+    "cleanupRateMinutes": 5,
+    "retainData": False,
+    "userSignIn": False,
+    "logRetentionDays": 30,
+    "alarmEmail": "",
+    "rateLimitPerMinute": 30,
+}
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    stage: str
+    claude_model_id: str
+    embedding_model_id: str
+    embedding_dimensions: int
+    session_timeout_minutes: int
+    cleanup_rate_minutes: int
+    retain_data: bool
+    user_sign_in: bool
+    log_retention_days: int
+    alarm_email: str
+    rate_limit_per_minute: int
+
+    @classmethod
+    def from_context(cls, node: Node) -> DeploySettings:
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            key = _camel(field.name)
+            raw = node.try_get_context(key)
+            default = DEFAULTS[key]
+            values[field.name] = default if raw is None else _coerce(key, raw, default)
+        settings = cls(**values)
+        if not settings.stage.isalnum() or not settings.stage.islower():
+            raise ValueError("context 'stage' must be lower-case letters and digits")
+        return settings
+
+    def name(self, suffix: str) -> str:
+        """A physical name for this stage: chatbot-<stage>-<suffix>."""
+        return f"chatbot-{self.stage}-{suffix}"
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _coerce(key: str, raw: Any, default: Any) -> Any:
+    # Values given with `-c key=value` arrive as strings.
+    if isinstance(default, bool):
+        if isinstance(raw, bool):
+            return raw
+        if str(raw).lower() in ("true", "1", "yes"):
+            return True
+        if str(raw).lower() in ("false", "0", "no"):
+            return False
+        raise ValueError(f"context '{key}' must be true or false, not {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"context '{key}' must be a whole number, not {raw!r}") from None
+    return str(raw)
