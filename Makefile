@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: run test lint typecheck browser bench synth deploy destroy clean
+.PHONY: run test lint typecheck browser bench synth bootstrap deploy destroy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,11 @@ node_modules/.installed: package.json package-lock.json
 synth: $(VENV)/.dev-installed node_modules/.installed
 	$(CDK) synth $(CDK_APP) -c stage=$(STAGE) --no-notices --quiet
 
-# Needs AWS credentials and a bootstrapped account/region (cdk bootstrap). Writes the stack's
+# Once per account and region, with AWS credentials: the CDK's staging bucket and roles.
+bootstrap: $(VENV)/.dev-installed node_modules/.installed
+	$(CDK) bootstrap $(CDK_APP) --no-notices
+
+# Needs AWS credentials and a bootstrapped account/region (make bootstrap). Writes the stack's
 # outputs to cdk-outputs.json, then asks the deployed chatbot one question.
 deploy: $(VENV)/.dev-installed node_modules/.installed
 	$(CDK) deploy $(CDK_APP) -c stage=$(STAGE) --no-notices --require-approval broadening \
