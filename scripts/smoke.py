@@ -4,6 +4,9 @@
     python scripts/smoke.py --outputs cdk-outputs.json   # written by cdk deploy --outputs-file
     python scripts/smoke.py --url wss://HOST/STAGE [--web-url https://HOST/]
 
+Where the stack signs users in (context userSignIn), give a user's ID token with --token or
+in SMOKE_TOKEN; it travels as `token=` on the handshake and is never printed.
+
 Exits 0 when every check passed, 1 with the reason on stderr when one failed, 2 on bad
 arguments. Standard library and websockets only, so it runs wherever the CDK CLI does.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -21,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -40,6 +44,8 @@ class Target:
     websocket_url: str
     web_url: str | None
     stack: str | None = None
+    # The stack has a user pool (UserPoolId output): connecting needs an ID token.
+    signs_in: bool = False
 
 
 @dataclass
@@ -67,17 +73,20 @@ def target_from_outputs(path: Path) -> Target:
             if isinstance(values, dict) and isinstance(values.get("WebSocketUrl"), str):
                 web_url = values.get("WebUrl")
                 return Target(
-                    values["WebSocketUrl"], web_url if isinstance(web_url, str) else None, stack
+                    values["WebSocketUrl"],
+                    web_url if isinstance(web_url, str) else None,
+                    stack,
+                    signs_in="UserPoolId" in values,
                 )
     raise SmokeFailure(f"no stack in {path} has a WebSocketUrl output")
 
 
-def ask(websocket_url: str, message: str, seconds: float) -> Answer:
+def ask(websocket_url: str, message: str, seconds: float, token: str | None = None) -> Answer:
     """One new session, one question, at most ``seconds`` from connecting to the answer."""
 
     async def bounded() -> Answer:
         async with asyncio.timeout(seconds):
-            return await converse(websocket_url, message)
+            return await converse(websocket_url, message, token)
 
     try:
         return asyncio.run(bounded())
@@ -85,10 +94,23 @@ def ask(websocket_url: str, message: str, seconds: float) -> Answer:
         raise SmokeFailure(f"no final answer within {seconds:g} s") from None
 
 
-async def converse(websocket_url: str, message: str) -> Answer:
+async def converse(websocket_url: str, message: str, token: str | None = None) -> Answer:
+    url = with_token(websocket_url, token) if token else websocket_url
     try:
-        connection = await websockets.connect(websocket_url, open_timeout=CONNECT_TIMEOUT)
+        connection = await websockets.connect(url, open_timeout=CONNECT_TIMEOUT)
+    except websockets.InvalidStatus as error:
+        status = error.response.status_code
+        hint = ""
+        if status in (401, 403):
+            hint = (
+                ": is the token a current ID token of this stack's user pool?"
+                if token
+                else ": does the stack sign users in? Pass --token"
+            )
+        refused = f"{websocket_url} refused the connection (HTTP {status})"
+        raise SmokeFailure(refused + hint) from None
     except (OSError, TimeoutError, websockets.InvalidURI, websockets.InvalidHandshake) as error:
+        # The URL as given: never the one carrying the token.
         raise SmokeFailure(f"cannot connect to {websocket_url}: {error}") from None
     try:
         return await _converse(connection, message)
@@ -96,6 +118,13 @@ async def converse(websocket_url: str, message: str) -> Answer:
         raise SmokeFailure(f"the server closed the connection: {error}") from None
     finally:
         await connection.close()
+
+
+def with_token(websocket_url: str, token: str) -> str:
+    """The URL with `token=` added to its query (PROTOCOL.md: user sign-in)."""
+    parts = urlsplit(websocket_url)
+    query = [*parse_qsl(parts.query), ("token", token)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 async def _converse(connection: ClientConnection, message: str) -> Answer:
@@ -219,6 +248,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--web-url", help="the page's URL to check (default: WebUrl output)")
     parser.add_argument("--message", default=DEFAULT_MESSAGE, help="the question to ask")
     parser.add_argument(
+        "--token",
+        default=os.environ.get("SMOKE_TOKEN") or None,
+        help="a signed-in user's ID token, where the stack signs users in (default: SMOKE_TOKEN)",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for the answer (default 60)"
     )
     return parser.parse_args(argv)
@@ -232,8 +266,13 @@ def run(arguments: argparse.Namespace) -> list[str]:
         target = Target(arguments.url, None)
     if urlsplit(target.websocket_url).scheme not in ("ws", "wss"):
         raise SmokeFailure(f"{target.websocket_url} is not a ws:// or wss:// URL")
+    if target.signs_in and not arguments.token:
+        raise SmokeFailure(
+            f"stack {target.stack} signs users in: pass a user's ID token with --token or "
+            "SMOKE_TOKEN (README: user sign-in)"
+        )
     web_url = arguments.web_url or target.web_url
-    answer = ask(target.websocket_url, arguments.message, arguments.timeout)
+    answer = ask(target.websocket_url, arguments.message, arguments.timeout, arguments.token)
     first = f"{answer.first_delta_s:.2f} s" if answer.first_delta_s is not None else "no delta"
     lines = [
         f"Smoke test passed: {target.websocket_url}"
@@ -244,6 +283,8 @@ def run(arguments: argparse.Namespace) -> list[str]:
         f"first delta {first}, complete {answer.total_s:.2f} s",
         f"  reply    {_excerpt(answer.content)}",
     ]
+    if arguments.token:
+        lines.append("  sign-in  the handshake carried an ID token (accepted)")
     if web_url:
         config = check_page(web_url, target.websocket_url)
         lines.append(f"  web      {web_url} serves HTML; {config}")

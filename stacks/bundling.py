@@ -78,6 +78,11 @@ class LambdaBundle:
 # Lean: the websocket handler and cleanup never import Strands or a model SDK, and boto3
 # comes with the Lambda runtime, so their cold start loads little.
 LIGHT = LambdaBundle("light", ("aws-lambda-powertools", "pydantic", "pydantic-settings"))
+# The $connect authorizer: the light set plus PyJWT and cryptography to verify RS256 tokens.
+SIGN_IN = LambdaBundle(
+    "sign-in",
+    ("aws-lambda-powertools", "pydantic", "pydantic-settings", "PyJWT", "cryptography"),
+)
 # Everything: the engine (Strands, Bedrock), the MCP server, the search-index setup.
 FULL = LambdaBundle("full")
 

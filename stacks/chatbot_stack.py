@@ -17,6 +17,7 @@ from stacks.constructs.function import ChatbotFunction
 from stacks.constructs.observability import Observability
 from stacks.constructs.session_key import SessionKey
 from stacks.constructs.tables import ChatbotTables
+from stacks.constructs.user_sign_in import UserSignIn
 from stacks.constructs.vector_search import VectorSearch
 from stacks.constructs.web_hosting import WebHosting
 from stacks.constructs.websocket_api import ChatWebSocketApi
@@ -158,6 +159,18 @@ class ChatbotStack(Stack):
             log_retention=log_retention,
             timeout=Duration.minutes(5),
         )
+        # User sign-in (context userSignIn): a user pool, and its ID token checked at $connect.
+        sign_in = (
+            UserSignIn(
+                self,
+                "SignIn",
+                stage=settings.stage,
+                retain=settings.retain_data,
+                log_retention=log_retention,
+            )
+            if settings.user_sign_in
+            else None
+        )
         api = ChatWebSocketApi(
             self,
             "WebSocketApi",
@@ -167,6 +180,7 @@ class ChatbotStack(Stack):
             rate_limit=50,
             burst_limit=100,
             log_retention=log_retention,
+            authorizer=sign_in.authorizer if sign_in else None,
         )
         for function in (websocket, engine, cleanup):
             function.function.add_environment("WEBSOCKET_API_ENDPOINT", api.callback_url)
@@ -226,7 +240,10 @@ class ChatbotStack(Stack):
             websocket_url=api.url,
             removal_policy=RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY,
             log_retention=log_retention,
+            sign_in=sign_in.web_config if sign_in else None,
         )
+        if sign_in:
+            sign_in.allow_redirects_to(web.url)
         Observability(
             self,
             "Observability",
@@ -235,6 +252,7 @@ class ChatbotStack(Stack):
                 "engine": engine.function,
                 "mcp": mcp.function,
                 "cleanup": cleanup.function,
+                **({"authorizer": sign_in.function.function} if sign_in else {}),
             },
             api_id=api.api.api_id,
             stage_name=settings.stage,
@@ -243,7 +261,28 @@ class ChatbotStack(Stack):
         )
         CfnOutput(self, "WebSocketUrl", value=api.url, description="Chat clients connect here")
         CfnOutput(self, "WebUrl", value=web.url, description="The chat page")
+        if sign_in:
+            CfnOutput(
+                self,
+                "UserPoolId",
+                value=sign_in.user_pool.user_pool_id,
+                description="Users who may chat (create them here, or they sign up)",
+            )
+            CfnOutput(
+                self,
+                "UserPoolClientId",
+                value=sign_in.client.user_pool_client_id,
+                description="The chat page's app client",
+            )
+            CfnOutput(
+                self,
+                "SignInUrl",
+                value=sign_in.sign_in_url(),
+                description="The hosted UI's sign-in page for the chat page",
+            )
         self.functions = {"websocket": websocket, "engine": engine, "mcp": mcp, "cleanup": cleanup}
+        if sign_in:
+            self.functions["authorizer"] = sign_in.function
 
 
 def _grant_invoke(grantee: iam.IGrantable, function_arn: str) -> None:

@@ -24,6 +24,7 @@
     input: document.getElementById("message-input"),
     send: document.getElementById("send-button"),
     newChat: document.getElementById("new-chat"),
+    signOut: document.getElementById("sign-out"),
     charCount: document.getElementById("char-count"),
   };
 
@@ -39,7 +40,12 @@
     tryFresh: false,
     // Set when the stored session was refused, so the new one can say so on screen.
     sessionDropped: false,
-    session: loadSession(),
+    // Where the session is kept: one key per signed-in user, so that a second person
+    // signing in on this browser never resumes the first one's conversation.
+    storageKey: STORAGE_KEY,
+    session: null,
+    // The sign-in flow (sign-in.js) when config.json asks for one, else null.
+    signIn: null,
     // messageId -> {userItem, item, content, parts, done}
     turns: new Map(),
     // messageId -> rating, until the server acknowledges the feedback
@@ -50,7 +56,7 @@
 
   function loadSession() {
     try {
-      const stored = JSON.parse(localStorage.getItem(STORAGE_KEY) || "null");
+      const stored = JSON.parse(localStorage.getItem(state.storageKey) || "null");
       if (stored && typeof stored.sessionId === "string" && typeof stored.sessionToken === "string") {
         return stored;
       }
@@ -63,8 +69,8 @@
   function saveSession(session) {
     state.session = session;
     try {
-      if (session) localStorage.setItem(STORAGE_KEY, JSON.stringify(session));
-      else localStorage.removeItem(STORAGE_KEY);
+      if (session) localStorage.setItem(state.storageKey, JSON.stringify(session));
+      else localStorage.removeItem(state.storageKey);
     } catch (_error) {
       // Private modes may refuse storage; the session then lasts as long as the page.
     }
@@ -72,22 +78,24 @@
 
   // --- connection ---------------------------------------------------------------------
 
-  async function resolveBaseUrl() {
-    // The deployed site ships config.json naming the API Gateway endpoint; locally there is
-    // none (404) and the gateway serving this page also speaks WebSocket.
+  async function resolveConfig() {
+    // The deployed site ships config.json naming the API Gateway endpoint (and, with user
+    // sign-in, the hosted UI); locally there is none (404) and the gateway serving this page
+    // also speaks WebSocket.
     try {
       const response = await fetch("config.json", { cache: "no-store" });
       if (response.ok) {
         const config = await response.json();
         if (config && typeof config.websocketUrl === "string" && /^wss?:\/\//.test(config.websocketUrl)) {
-          return config.websocketUrl;
+          const signIn = config.signIn && typeof config.signIn === "object" ? config.signIn : null;
+          return { websocketUrl: config.websocketUrl, signIn };
         }
       }
     } catch (_error) {
       // Unreadable config: fall back to the page's own host.
     }
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    return `${scheme}//${location.host}/`;
+    return { websocketUrl: `${scheme}//${location.host}/`, signIn: null };
   }
 
   function socketUrl() {
@@ -96,11 +104,17 @@
       url.searchParams.set("sessionId", state.session.sessionId);
       url.searchParams.set("sessionToken", state.session.sessionToken);
     }
+    if (state.signIn) url.searchParams.set("token", state.signIn.idToken());
     return url.toString();
   }
 
-  function connect() {
+  async function connect() {
     clearTimeout(state.reconnectTimer);
+    // The connection is authorized once, at the handshake: an expired token cannot open it.
+    if (state.signIn && (await state.signIn.renewIfExpired())) {
+      setStatus("connecting", "Signing in…");
+      return;
+    }
     setStatus("connecting", state.attempt ? "Reconnecting…" : "Connecting…");
     const withSession = Boolean(state.session) && !state.tryFresh;
     let opened = false;
@@ -139,7 +153,7 @@
       if (frame && typeof frame === "object") handleFrame(frame);
     });
 
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", async () => {
       if (state.socket !== socket) return;
       state.socket = null;
       state.connected = false;
@@ -153,6 +167,11 @@
         return;
       }
       state.tryFresh = false;
+      // Refused even without a session: with sign-in, the token is the likely reason.
+      if (!opened && state.signIn && (await state.signIn.renewAfterRefusal())) {
+        setStatus("connecting", "Signing in…");
+        return;
+      }
       scheduleReconnect();
     });
   }
@@ -542,8 +561,36 @@
     el.input.focus();
   });
 
-  resolveBaseUrl().then((url) => {
-    state.baseUrl = url;
-    connect();
+  el.signOut.addEventListener("click", () => {
+    // Signing out forgets this user's conversation on this browser too.
+    saveSession(null);
+    const socket = state.socket;
+    state.socket = null;
+    if (socket) socket.close(1000, "signed out");
+    state.signIn.signOut();
   });
+
+  async function start() {
+    const config = await resolveConfig();
+    state.baseUrl = config.websocketUrl;
+    if (config.signIn) {
+      state.signIn = window.ChatSignIn.create(config.signIn);
+      setStatus("connecting", "Signing in…");
+      let user;
+      try {
+        user = await state.signIn.begin();
+      } catch (error) {
+        setStatus("disconnected", `Sign-in failed: ${error.message}. Reload the page to try again.`);
+        return;
+      }
+      if (!user) return; // on the way to the hosted UI
+      state.storageKey = `${STORAGE_KEY}.${user.sub}`;
+      el.signOut.hidden = false;
+      if (user.email) el.signOut.title = `Signed in as ${user.email}`;
+    }
+    state.session = loadSession();
+    connect();
+  }
+
+  start();
 })();

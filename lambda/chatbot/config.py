@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     opensearch_region: str | None = Field(None, alias="OPENSEARCH_REGION")
 
     mcp_server_lambda_arn: str | None = Field(None, alias="MCP_SERVER_LAMBDA_ARN")
+    # How the engine reaches the MCP server: "stdio" (a subprocess, the local default),
+    # "memory" (in-process) or "lambda" (the MCP server function, in AWS).
     mcp_transport: str = Field("stdio", alias="MCP_TRANSPORT")
 
     websocket_api_endpoint: str | None = Field(None, alias="WEBSOCKET_API_ENDPOINT")
@@ -62,6 +64,10 @@ class Settings(BaseSettings):
     engine_function_name: str | None = Field(None, alias="ENGINE_FUNCTION_NAME")
     # Secrets Manager secret holding the session-token key (AWS only).
     session_secret_arn: str | None = Field(None, alias="SESSION_SECRET_ARN")
+    # The Cognito user pool and web app client whose ID tokens open a connection, where the
+    # deployment turns on user sign-in (the $connect authorizer only).
+    sign_in_user_pool_id: str | None = Field(None, alias="SIGN_IN_USER_POOL_ID")
+    sign_in_client_id: str | None = Field(None, alias="SIGN_IN_CLIENT_ID")
 
     # Per-session limit on messages a minute; RATE_LIMITED past it.
     rate_limit_per_minute: int = Field(30, ge=1, alias="RATE_LIMIT_PER_MINUTE")
@@ -73,6 +79,10 @@ class Settings(BaseSettings):
     @property
     def sqlite_path(self) -> Path:
         return self.state_dir / "chatbot.sqlite3"
+
+    @property
+    def documents_path(self) -> Path:
+        return self.state_dir / "documents.sqlite3"
 
     @property
     def secret_path(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,11 +20,21 @@ from constructs import Construct
 from stacks.nag import acknowledge
 
 
+@dataclass(frozen=True)
+class WebSignIn:
+    """Where the page signs its users in: the Cognito hosted UI and the page's app client."""
+
+    domain_url: str  # https://PREFIX.auth.REGION.amazoncognito.com (a token is fine)
+    client_id: str
+
+
 class WebHosting(Construct):
     """Serves ``web_dir`` over HTTPS and tells the page where the WebSocket API is.
 
     ``url`` is the page's address; ``websocket_url`` (a token is fine) goes into
     ``config.json`` beside the page and into the Content-Security-Policy's connect-src.
+    With ``sign_in``, config.json also carries ``signIn`` (the hosted UI, the client id and
+    the page's own URL as redirect URI) and connect-src lets the page reach the token endpoint.
     """
 
     def __init__(
@@ -35,6 +46,7 @@ class WebHosting(Construct):
         websocket_url: str,
         removal_policy: RemovalPolicy,
         log_retention: logs.RetentionDays,
+        sign_in: WebSignIn | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if not (web_dir / "index.html").is_file():
@@ -87,7 +99,7 @@ class WebHosting(Construct):
             comment="Chat page: CSP allowing only the WebSocket API, HSTS, no framing",
             security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
                 content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
-                    content_security_policy=_content_security_policy(websocket_url),
+                    content_security_policy=_content_security_policy(websocket_url, sign_in),
                     override=True,
                 ),
                 content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
@@ -128,10 +140,21 @@ class WebHosting(Construct):
         for finding, reason in _DISTRIBUTION_FINDINGS.items():
             acknowledge(self.distribution, finding, reason)
 
-        self._deploy(web_dir, websocket_url, deploy_logs)
         self.url = f"https://{self.distribution.distribution_domain_name}/"
+        self._deploy(web_dir, self._config(websocket_url, sign_in), deploy_logs)
 
-    def _deploy(self, web_dir: Path, websocket_url: str, deploy_logs: logs.LogGroup) -> None:
+    def _config(self, websocket_url: str, sign_in: WebSignIn | None) -> dict[str, Any]:
+        """config.json: what the page cannot know by itself."""
+        config: dict[str, Any] = {"websocketUrl": websocket_url}
+        if sign_in is not None:
+            config["signIn"] = {
+                "domainUrl": sign_in.domain_url,
+                "clientId": sign_in.client_id,
+                "redirectUri": self.url,
+            }
+        return config
+
+    def _deploy(self, web_dir: Path, config: dict[str, Any], deploy_logs: logs.LogGroup) -> None:
         """Copies web/ and config.json into the bucket on every deploy, then invalidates."""
         role = iam.Role(
             self,
@@ -161,7 +184,7 @@ class WebHosting(Construct):
             "Deployment",
             sources=[
                 s3deploy.Source.bucket(files.bucket, files.s3_object_key),
-                s3deploy.Source.json_data("config.json", {"websocketUrl": websocket_url}),
+                s3deploy.Source.json_data("config.json", config),
             ],
             destination_bucket=self.bucket,
             distribution=self.distribution,
@@ -217,13 +240,15 @@ class WebHosting(Construct):
         )
 
 
-def _content_security_policy(websocket_url: str) -> str:
+def _content_security_policy(websocket_url: str, sign_in: WebSignIn | None) -> str:
     # wss://HOST/STAGE -> HOST; Fn.split/Fn.select also work on a token known only at deploy.
     api_host = Fn.select(2, Fn.split("/", websocket_url))
+    # The page posts the authorization code to the hosted UI's token endpoint.
+    token_endpoint = f" {sign_in.domain_url}" if sign_in is not None else ""
     return "; ".join(
         [
             "default-src 'self'",
-            f"connect-src 'self' wss://{api_host}",
+            f"connect-src 'self' wss://{api_host}{token_endpoint}",
             "img-src 'self' data:",
             "object-src 'none'",
             "base-uri 'none'",

@@ -35,7 +35,11 @@ _ACCESS_LOG_FORMAT = {
 
 
 class ChatWebSocketApi(Construct):
-    """Every route goes to one handler function, as PROTOCOL.md routes frames by `action`."""
+    """Every route goes to one handler function, as PROTOCOL.md routes frames by `action`.
+
+    ``authorizer`` (user sign-in) guards `$connect` only: API Gateway authorizes a WebSocket
+    connection once, at the handshake, and every later frame rides on that connection.
+    """
 
     def __init__(
         self,
@@ -48,6 +52,7 @@ class ChatWebSocketApi(Construct):
         rate_limit: int,
         burst_limit: int,
         log_retention: logs.RetentionDays,
+        authorizer: apigwv2.IWebSocketRouteAuthorizer | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         integration = integrations.WebSocketLambdaIntegration("Handler", handler)
@@ -56,7 +61,9 @@ class ChatWebSocketApi(Construct):
             "Api",
             description="Chatbot WebSocket API (shared/PROTOCOL.md)",
             route_selection_expression="$request.body.action",
-            connect_route_options=apigwv2.WebSocketRouteOptions(integration=integration),
+            connect_route_options=apigwv2.WebSocketRouteOptions(
+                integration=integration, authorizer=authorizer
+            ),
             disconnect_route_options=apigwv2.WebSocketRouteOptions(integration=integration),
             default_route_options=apigwv2.WebSocketRouteOptions(integration=integration),
         )
@@ -76,7 +83,7 @@ class ChatWebSocketApi(Construct):
             access_log_settings=_JsonAccessLogs(self.access_logs),
         )
         self._account_logging_role()
-        self._acknowledge_open_routes()
+        self._acknowledge_open_routes(connect_authorized=authorizer is not None)
 
     @property
     def url(self) -> str:
@@ -146,19 +153,27 @@ class ChatWebSocketApi(Construct):
             )
         )
 
-    def _acknowledge_open_routes(self) -> None:
+    def _acknowledge_open_routes(self, *, connect_authorized: bool) -> None:
         for route in self.api.node.find_all():
-            if isinstance(route, apigwv2.CfnRoute):
-                Validations.of(route).acknowledge(
-                    cdk.Acknowledgment(
-                        id="AwsSolutions-APIG4",
-                        reason=(
-                            "A public chat: anyone may open a session. $connect checks the "
-                            "HMAC session token to resume one (shared/PROTOCOL.md); every "
-                            "other route acts only on the connection's own session."
-                        ),
-                    )
+            if not isinstance(route, apigwv2.CfnRoute):
+                continue
+            if route.route_key == "$connect" and connect_authorized:
+                continue  # authorized: nothing to acknowledge
+            if connect_authorized:
+                reason = (
+                    "API Gateway authorizes a WebSocket connection once, at $connect, whose "
+                    "authorizer checks the user's ID token; frames on this route arrive only "
+                    "over a connection that passed it, and act on its own session."
                 )
+            else:
+                reason = (
+                    "A public chat: anyone may open a session. $connect checks the HMAC "
+                    "session token to resume one (shared/PROTOCOL.md); every other route "
+                    "acts only on the connection's own session."
+                )
+            Validations.of(route).acknowledge(
+                cdk.Acknowledgment(id="AwsSolutions-APIG4", reason=reason)
+            )
 
 
 @jsii.implements(apigwv2.IAccessLogSettings)

@@ -12,10 +12,13 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from websockets.http11 import Request, Response
+from websockets.sync.server import ServerConnection, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -70,14 +73,35 @@ def static_site(tmp_path: Path) -> Iterator[Callable[[str], str]]:
         server.server_close()
 
 
-def smoke(*arguments: str) -> subprocess.CompletedProcess[str]:
+def smoke(*arguments: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The script as an operator runs it; ``token`` goes in SMOKE_TOKEN (never inherited)."""
+    env = {name: value for name, value in os.environ.items() if name != "SMOKE_TOKEN"}
+    if token is not None:
+        env["SMOKE_TOKEN"] = token
     return subprocess.run(
         [sys.executable, str(SMOKE), *arguments],
         capture_output=True,
         text=True,
         timeout=90,
         check=False,
+        env=env,
     )
+
+
+@pytest.fixture
+def refusing_api() -> Iterator[tuple[str, list[str]]]:
+    """A WebSocket endpoint that refuses every handshake (403), as an authorizer's Deny does;
+    yields its URL and the request paths it saw."""
+    seen: list[str] = []
+
+    def refuse(connection: ServerConnection, request: Request) -> Response:
+        seen.append(request.path)
+        return connection.respond(HTTPStatus.FORBIDDEN, "Forbidden\n")
+
+    with serve(lambda _: None, "127.0.0.1", 0, process_request=refuse) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}/dev", seen
+        server.shutdown()
 
 
 def test_smoke_passes_against_a_websocket_url(gateway_port: int) -> None:
@@ -166,3 +190,56 @@ def test_smoke_fails_cleanly_when_no_stack_has_a_websocket_url(tmp_path: Path) -
     result = smoke("--outputs", str(outputs))
     assert result.returncode == 1
     assert result.stderr == f"Smoke test FAILED: no stack in {outputs} has a WebSocketUrl output\n"
+
+
+# --- user sign-in ----------------------------------------------------------------------------
+
+
+def test_smoke_with_a_token_passes_and_says_the_handshake_carried_it(gateway_port: int) -> None:
+    # The local gateway has no sign-in and ignores `token=`, as an API without an authorizer.
+    result = smoke("--url", f"ws://127.0.0.1:{gateway_port}/", token="eyJ.secret.token")
+    assert result.returncode == 0, result.stderr
+    assert "  sign-in  the handshake carried an ID token (accepted)" in result.stdout.splitlines()
+    assert "secret" not in result.stdout + result.stderr
+
+
+def test_smoke_sends_the_token_as_a_query_parameter_and_never_prints_it(
+    refusing_api: tuple[str, list[str]],
+) -> None:
+    url, seen = refusing_api
+    result = smoke("--url", f"{url}?lang=en", "--token", "eyJ.secret+token/=")
+    assert seen == ["/dev?lang=en&token=eyJ.secret%2Btoken%2F%3D"]
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Smoke test FAILED: {url}?lang=en refused the connection (HTTP 403): "
+        "is the token a current ID token of this stack's user pool?\n"
+    )
+    assert "secret" not in result.stdout + result.stderr
+
+
+def test_smoke_refused_without_a_token_suggests_one(refusing_api: tuple[str, list[str]]) -> None:
+    url, seen = refusing_api
+    result = smoke("--url", url)
+    assert seen == ["/dev"]
+    assert result.stderr.endswith("(HTTP 403): does the stack sign users in? Pass --token\n")
+
+
+def test_smoke_asks_for_a_token_when_the_stack_signs_users_in(tmp_path: Path) -> None:
+    outputs = tmp_path / "cdk-outputs.json"
+    outputs.write_text(
+        json.dumps(
+            {
+                "Chatbot-dev": {
+                    "WebSocketUrl": "wss://abc123.execute-api.us-east-1.amazonaws.com/dev",
+                    "UserPoolId": "us-east-1_Pool123",
+                    "UserPoolClientId": "client",
+                }
+            }
+        )
+    )
+    result = smoke("--outputs", str(outputs))
+    assert result.returncode == 1
+    assert result.stderr == (
+        "Smoke test FAILED: stack Chatbot-dev signs users in: pass a user's ID token with "
+        "--token or SMOKE_TOKEN (README: user sign-in)\n"
+    )
