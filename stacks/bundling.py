@@ -51,8 +51,10 @@ class LambdaBundle:
         digest = hashlib.sha256()
         digest.update(f"{self.name}|{self.requirements}|{PYTHON_VERSION}|{PLATFORM}".encode())
         digest.update(LOCK.read_bytes())
-        for path in sorted((SOURCE / "chatbot").rglob("*.py")):
-            digest.update(str(path.relative_to(SOURCE)).encode())
+        # Everything that lands in the package: our code and the tool schemas beside it.
+        packaged = [*(SOURCE / "chatbot").rglob("*.py"), *(REPO / "schemas").glob("*.yaml")]
+        for path in sorted(packaged):
+            digest.update(str(path.relative_to(REPO)).encode())
             digest.update(path.read_bytes())
         return digest.hexdigest()
 

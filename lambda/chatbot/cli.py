@@ -1,10 +1,11 @@
-"""The ``chatbot`` command, the front door for people: run the chatbot locally."""
+"""The ``chatbot`` command, the front door for people: run the chatbot or its MCP server."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -28,7 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--web-dir", type=Path, default=DEFAULT_WEB_DIR, help="static files to serve"
     )
+    mcp = commands.add_parser(
+        "mcp", help="run the MCP server (document search, record tools) over stdio"
+    )
+    mcp.add_argument(
+        "--owner",
+        default="local-cli",
+        help="session that owns the records when the client sends none (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
+    if args.command == "mcp":
+        return asyncio.run(_mcp(args.owner))
     if args.command == "serve":
         web_dir = args.web_dir if args.web_dir.is_dir() else None
         return asyncio.run(_serve(args.host, args.port, web_dir))
@@ -60,6 +71,19 @@ async def _serve(host: str, port: int, web_dir: Path | None) -> int:
     await stop.wait()
     sys.stdout.write("Stopping...\n")
     await gateway.stop()
+    return 0
+
+
+async def _mcp(owner: str) -> int:
+    from mcp.server.stdio import stdio_server
+
+    from chatbot.mcp_server import server_from_settings
+
+    # stdout carries the protocol: logs must go to stderr.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    server = server_from_settings(load_settings(), default_owner=owner)
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
     return 0
 
 

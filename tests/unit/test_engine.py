@@ -37,7 +37,7 @@ def engine_with(
         sender=sender,
         model_for=scripted(model),
         history_turns=10,
-        tools_for=(lambda query_type: tools or []) if tools else None,
+        tools_for=(lambda query_type, session_id: tools or []) if tools else None,
     )
 
 

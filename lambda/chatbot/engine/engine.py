@@ -11,11 +11,18 @@ from strands import Agent
 from strands.hooks import AfterToolCallEvent, BeforeToolCallEvent
 from strands.models.model import Model
 from strands.types.content import Message, Messages
+from strands.types.exceptions import MCPClientInitializationError, ToolProviderException
 
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.conversations import ConversationStore
 from chatbot.engine.router import determine_query_type
-from chatbot.errors import ChatbotError, InternalError, ModelUnavailableError, as_chatbot_error
+from chatbot.errors import (
+    ChatbotError,
+    InternalError,
+    MCPToolError,
+    ModelUnavailableError,
+    as_chatbot_error,
+)
 from chatbot.ports import ConnectionGoneError, ConnectionSender, EngineRequest
 from chatbot.protocol import DeltaFrame, ErrorFrame, MessageFrame, ServerFrame
 from chatbot.records import ConversationRecord, QueryType, Usage, iso, utc_now
@@ -102,7 +109,7 @@ class ChatbotEngine:
         sender: ConnectionSender,
         model_for: ModelFactory,
         history_turns: int,
-        tools_for: Callable[[QueryType], list[Any]] | None = None,
+        tools_for: Callable[[QueryType, str], list[Any]] | None = None,
         connections_of: Callable[[str], list[str]] | None = None,
     ) -> None:
         self._conversations = conversations
@@ -164,19 +171,24 @@ class ChatbotEngine:
         started: float,
     ) -> ConversationRecord:
         tool_usage = _ToolUsageRecorder(self._analytics, request.sessionId)
-        agent = Agent(
-            model=self._model_for(query_type),
-            system_prompt=SYSTEM_PROMPTS[query_type],
-            messages=self._context(user_message),
-            tools=self._tools_for(query_type) if self._tools_for else None,
-            callback_handler=None,
-        )
-        agent.add_hook(tool_usage.before, BeforeToolCallEvent)
-        agent.add_hook(tool_usage.after, AfterToolCallEvent)
         stream = _DeltaStream(self._sender, request.connectionId, request.messageId)
         usage = Usage()
         final_text = ""
+        # Building the model and tool clients is configuration: a failure there is ours.
+        model = self._model_for(query_type)
+        tools = self._tools_for(query_type, request.sessionId) if self._tools_for else None
+        agent: Agent | None = None
         try:
+            # Starting MCP clients happens here; their failure becomes MCP_TOOL_ERROR.
+            agent = Agent(
+                model=model,
+                system_prompt=SYSTEM_PROMPTS[query_type],
+                messages=self._context(user_message),
+                tools=tools,
+                callback_handler=None,
+            )
+            agent.add_hook(tool_usage.before, BeforeToolCallEvent)
+            agent.add_hook(tool_usage.after, AfterToolCallEvent)
             async for event in agent.stream_async(user_message.content):
                 fragment = event.get("data")
                 if isinstance(fragment, str) and fragment:
@@ -193,6 +205,10 @@ class ChatbotEngine:
             raise
         except Exception as error:
             raise _as_answer_error(error) from error
+        finally:
+            if agent is not None:
+                # Stops the tool providers (MCP clients) this answer started.
+                agent.cleanup()
         if not stream.parts and final_text:
             stream.push(final_text)
         content = "".join(stream.parts)
@@ -264,6 +280,8 @@ def _as_answer_error(error: BaseException) -> ChatbotError:
     while cause is not None:
         if isinstance(cause, ChatbotError):
             return cause
+        if isinstance(cause, MCPClientInitializationError | ToolProviderException):
+            return MCPToolError("mcp", f"{type(cause).__name__}: {cause}")
         cause = cause.__cause__
     if isinstance(error, Exception):
         return ModelUnavailableError(f"{type(error).__name__}: {error}")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from chatbot.engine.engine import ChatbotEngine, ModelFactory
+from chatbot.engine.mcp_tools import ToolsFor, mcp_tools
 from chatbot.engine.model_providers import model_factory
 from chatbot.ports import ConnectionSender
 from chatbot.runtime import Runtime
 
 
 def build_engine(
-    runtime: Runtime, sender: ConnectionSender, model_for: ModelFactory | None = None
+    runtime: Runtime,
+    sender: ConnectionSender,
+    model_for: ModelFactory | None = None,
+    tools_for: ToolsFor | None = None,
 ) -> ChatbotEngine:
     return ChatbotEngine(
         conversations=runtime.conversations,
@@ -17,5 +21,6 @@ def build_engine(
         sender=sender,
         model_for=model_for or model_factory(runtime.settings),
         history_turns=runtime.settings.history_turns,
+        tools_for=tools_for or mcp_tools(runtime.settings),
         connections_of=runtime.sessions.connections_of,
     )

@@ -7,6 +7,7 @@ its answer in several deltas, like a real provider, so the whole streaming path 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncGenerator, AsyncIterable
 from typing import Any, TypeVar
@@ -16,6 +17,8 @@ from strands.models.model import Model
 from strands.types.content import Messages
 from strands.types.streaming import StreamEvent
 from strands.types.tools import ToolSpec
+
+from chatbot.engine.offline_intents import describe_result, tool_request, tool_result_payload
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -81,7 +84,17 @@ class OfflineModel(Model):
         system_prompt: str | None = None,
         **kwargs: Any,
     ) -> AsyncIterable[StreamEvent]:
-        answer = self.compose_answer(messages)
+        results = _tool_results(messages)
+        if results:
+            answer = _describe_tool_results(messages, results)
+        else:
+            available = {spec["name"] for spec in tool_specs or []}
+            request = tool_request(_last_user_text(messages), available) if available else None
+            if request is not None:
+                for event in _tool_use_events(*request, call_number=len(messages)):
+                    yield event
+                return
+            answer = self.compose_answer(messages)
         yield {"messageStart": {"role": "assistant"}}
         yield {"contentBlockStart": {"start": {}}}
         for fragment in split_into_deltas(answer):
@@ -113,6 +126,39 @@ def _text_of(message: Any) -> str:
 
 def _last_user_text(messages: Messages) -> str:
     for message in reversed(messages):
-        if message["role"] == "user":
-            return _text_of(message).strip()
+        text = _text_of(message).strip() if message["role"] == "user" else ""
+        if text:
+            return text
     return ""
+
+
+def _tool_results(messages: Messages) -> list[Any]:
+    """The tool results the last message hands back to the model, if it is one."""
+    if not messages or messages[-1]["role"] != "user":
+        return []
+    return [block["toolResult"] for block in messages[-1]["content"] if "toolResult" in block]
+
+
+def _describe_tool_results(messages: Messages, results: list[Any]) -> str:
+    names: dict[str, str] = {}
+    for message in messages:
+        for block in message["content"]:
+            if "toolUse" in block:
+                names[block["toolUse"]["toolUseId"]] = block["toolUse"]["name"]
+    return "\n".join(
+        describe_result(
+            names.get(result["toolUseId"], "tool"), tool_result_payload(list(result["content"]))
+        )
+        for result in results
+    )
+
+
+def _tool_use_events(name: str, arguments: dict[str, Any], *, call_number: int) -> list[Any]:
+    start = {"toolUse": {"toolUseId": f"offline-{call_number}", "name": name}}
+    return [
+        {"messageStart": {"role": "assistant"}},
+        {"contentBlockStart": {"start": start}},
+        {"contentBlockDelta": {"delta": {"toolUse": {"input": json.dumps(arguments)}}}},
+        {"contentBlockStop": {}},
+        {"messageStop": {"stopReason": "tool_use"}},
+    ]

@@ -1,1 +1,1 @@
-"""The MCP tools: document search and record CRUD, each call validated against schemas/mcp_tools.yaml."""
+"""The MCP tools: document search and record CRUD, validated against schemas/mcp_tools.yaml."""
