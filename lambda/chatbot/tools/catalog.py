@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 # No stubs pinned for these two (types-PyYAML, types-jsonschema); they are typed at our use.
-import yaml  # type: ignore[import-untyped]
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
-from jsonschema.exceptions import ValidationError, best_match  # type: ignore[import-untyped]
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
 
 from chatbot.tools.errors import ToolError, ToolErrorCode
 
@@ -244,7 +244,9 @@ def _field_path(path: Iterable[str | int]) -> str:
 def _describe(error: ValidationError) -> str:
     """A short message naming the field; built from the schema, never from long input."""
     where = _field_path(error.absolute_path) or "arguments"
-    keyword, expected, instance = error.validator, error.validator_value, error.instance
+    keyword, instance = error.validator, error.instance
+    # The stubs allow "unset"; a reported error always carries its keyword's value.
+    expected: Any = error.validator_value
     if "propertyNames" in error.absolute_schema_path and isinstance(instance, str):
         if keyword == "not":
             return f"{where}: the field name {_echo(instance)} is reserved."
