@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -13,38 +12,28 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
+from tests.e2e.served import ServerProcess
+
 pytestmark = pytest.mark.e2e
 
 
 def test_serve_prints_its_url_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    env = {**os.environ, "CHATBOT_STATE_DIR": str(tmp_path / "state"), "CHATBOT_MODEL": "offline"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chatbot.cli", "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    server = ServerProcess(tmp_path / "state")
     try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", banner)
-        assert match, banner
-        with connect(f"ws://127.0.0.1:{match.group(1)}/", open_timeout=10) as ws:
+        server.wait_until_ready(60)
+        with connect(f"ws://127.0.0.1:{server.port}/", open_timeout=10) as ws:
             ws.send(json.dumps({"action": "ping"}))
             assert json.loads(ws.recv(timeout=10)) == {"type": "pong"}
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=15)
     finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, err
-    assert "Stopping" in out
-    assert "Traceback" not in err
+        exit_code = server.stop(signal.SIGINT)
+    output = "".join(server.output)
+    assert exit_code == 0, output
+    assert "Stopping" in output
+    assert "Traceback" not in output
     assert (tmp_path / "state" / "chatbot.sqlite3").exists()
     assert (tmp_path / "state").stat().st_mode & 0o077 == 0
     # Each request is one structured log line.
-    routes = [json.loads(line)["route"] for line in out.splitlines() if line.startswith("{")]
+    routes = [json.loads(line)["route"] for line in server.output if line.startswith("{")]
     assert routes[:2] == ["$connect", "ping"]
 
 

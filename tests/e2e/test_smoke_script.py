@@ -20,6 +20,8 @@ import pytest
 from websockets.http11 import Request, Response
 from websockets.sync.server import ServerConnection, serve
 
+from tests.e2e.served import ServerProcess
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,27 +31,13 @@ SESSION_ID = r"[0-9a-f-]{36}"
 
 @pytest.fixture(scope="module")
 def gateway_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """`chatbot serve --port 0` on a fresh state folder, for the whole module."""
-    state = tmp_path_factory.mktemp("state")
-    env = {**os.environ, "CHATBOT_STATE_DIR": str(state), "CHATBOT_MODEL": "offline"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chatbot.cli", "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
+    """`chatbot serve` on a fresh state folder, for the whole module."""
+    server = ServerProcess(tmp_path_factory.mktemp("state"))
     try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", banner)
-        assert match, banner
-        # The gateway logs a line per request; reading them keeps its pipe from filling up.
-        threading.Thread(target=process.stdout.read, daemon=True).start()
-        yield int(match.group(1))
+        server.wait_until_ready(60)
+        yield server.port
     finally:
-        process.terminate()
-        process.wait(timeout=15)
+        server.stop()
 
 
 @pytest.fixture

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.e2e.served import ServerProcess
 
 try:
     from playwright.sync_api import expect, sync_playwright
@@ -38,87 +34,16 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # The first answer may load the embedding model and build the index.
 SERVER_START_TIMEOUT_S = 120.0
 ANSWER_TIMEOUT_MS = 90_000
 UI_TIMEOUT_MS = 15_000
 MAX_CONTENT_CHARS = 8000
 
-_LEAKY_SETTINGS = ("CHATBOT_ENV", "CHATBOT_MODEL", "RATE_LIMIT_PER_MINUTE")
-
 Frame = dict[str, Any]
 
 
 # --- the server -------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class ServerProcess:
-    """`chatbot serve` as a child process; its output is drained so the pipe never fills."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.output: list[str] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        # The embedded defaults whatever the developer's shell says (a real model, a limit).
-        env = {name: value for name, value in os.environ.items() if name not in _LEAKY_SETTINGS}
-        env |= {"CHATBOT_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "chatbot.cli", "serve"),
-                *("--host", "127.0.0.1", "--port", str(self.port)),
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
-
-    def _drain(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def wait_until_ready(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                line = self._lines.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if line is None:
-                pytest.fail(f"chatbot serve exited ({self.process.wait()}):\n{self.log()}")
-            if self.url in line:
-                return
-        pytest.fail(f"chatbot serve printed no {self.url} within {timeout_s} s:\n{self.log()}")
-
-    def log(self) -> str:
-        return "".join(self.output[-60:])
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        # The reader sees end-of-file once the process is gone; then the pipe can be closed.
-        self._reader.join(timeout=10)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
 
 
 @pytest.fixture(scope="module")

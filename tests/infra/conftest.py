@@ -50,6 +50,30 @@ def synthesize(extra_context: dict[str, Any], outdir: Path) -> Synthesized:
     return Synthesized(stack, template, template.to_json())
 
 
+def construct_test_app(outdir: Path) -> cdk.App:
+    """An app for one construct's tests: cdk.json's feature flags, no bundling, cdk-nag on."""
+    from aws_cdk import Validations
+    from cdk_nag import AwsSolutionsChecks
+
+    flags = {
+        key: value
+        for key, value in json.loads((REPO / "cdk.json").read_text())["context"].items()
+        if key.startswith("@aws-cdk")
+    }
+    app = cdk.App(outdir=str(outdir), context={**flags, "aws:cdk:bundling-stacks": []})
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app
+
+
+def assert_cfn_lint_clean(template: dict[str, Any], allowed_warnings: set[str]) -> None:
+    """No cfn-lint error, and no warning beyond those named (with the reason at the caller)."""
+    import cfnlint.api
+
+    matches = cfnlint.api.lint(json.dumps(template), regions=["us-east-1"])
+    assert [str(match) for match in matches if match.rule.id.startswith("E")] == []
+    assert {match.rule.id for match in matches} <= allowed_warnings | {"E"}
+
+
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize({}, tmp_path_factory.mktemp("cdk.out"))

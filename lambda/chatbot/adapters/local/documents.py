@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from chatbot.adapters.local.sqlite_connection import SharedConnection
 from chatbot.records import DocumentChunk
 
 # A title match counts twice a content match: a chunk of a document titled after the query
@@ -142,25 +140,10 @@ class SQLiteDocumentIndex:
     """
 
     def __init__(self, path: str | Path) -> None:
-        # One connection behind one lock, as the tables adapter does: statements are short.
-        self._connection = sqlite3.connect(
-            str(path), check_same_thread=False, isolation_level=None, timeout=5.0
-        )
-        self._lock = threading.Lock()
-        with self._lock:
-            self._connection.execute("PRAGMA journal_mode = WAL")
-            self._connection.executescript(_SCHEMA)
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._connection
-            except BaseException:
-                self._connection.execute("ROLLBACK")
-                raise
-            self._connection.execute("COMMIT")
+        self._connection = SharedConnection(path)
+        with self._connection.reading() as connection:
+            # executescript manages its own transaction, so it runs outside writing().
+            connection.executescript(_SCHEMA)
 
     def add_chunks(self, chunks: Iterable[ChunkToIndex]) -> int:
         """Insert or replace chunks by id, all or none; return how many were given."""
@@ -168,13 +151,13 @@ class SQLiteDocumentIndex:
             (c.id, c.document_id, c.source, c.title, c.position, c.content, c.content_hash)
             for c in chunks
         ]
-        with self._transaction() as connection:
+        with self._connection.writing() as connection:
             connection.executemany(_UPSERT, rows)
         return len(rows)
 
     def delete_source(self, source: str) -> int:
         """Remove every chunk of ``source``; return how many went."""
-        with self._transaction() as connection:
+        with self._connection.writing() as connection:
             return connection.execute(
                 "DELETE FROM document_chunks WHERE source = ?", (source,)
             ).rowcount
@@ -185,13 +168,12 @@ class SQLiteDocumentIndex:
         expression = match_expression(query)
         if expression is None:
             return []
-        with self._lock:
-            rows = self._connection.execute(_SEARCH, (expression, limit)).fetchall()
+        with self._connection.reading() as connection:
+            rows = connection.execute(_SEARCH, (expression, limit)).fetchall()
         return [
             DocumentChunk(id=chunk_id, content=content, source=source, score=score_of(rank))
             for chunk_id, content, source, rank in rows
         ]
 
     def close(self) -> None:
-        with self._lock:
-            self._connection.close()
+        self._connection.close()

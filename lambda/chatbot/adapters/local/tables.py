@@ -7,12 +7,12 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from chatbot.adapters import items as rules
+from chatbot.adapters.local.sqlite_connection import SharedConnection
 from chatbot.tables import (
     ALL_TABLES,
     ANALYTICS,
@@ -49,26 +49,16 @@ class SQLiteTables:
 
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        # One connection behind one lock: every operation is a few statements on a local file,
-        # so serialising them costs less than a pool would. isolation_level=None lets us issue
-        # BEGIN IMMEDIATE ourselves; timeout is SQLite's busy timeout for other processes.
-        self._connection = sqlite3.connect(
-            str(path), check_same_thread=False, isolation_level=None, timeout=5.0
-        )
-        self._lock = threading.Lock()
+        self._connection = SharedConnection(path)
+        self._tables_lock = threading.Lock()
         self._tables: dict[str, SQLiteTable] = {}
-        with self._lock:
-            # WAL lets readers in another process (a CLI, a second server) run beside a writer.
-            # An in-memory database keeps its own journal mode and ignores this.
-            self._connection.execute("PRAGMA journal_mode = WAL")
-            self._connection.execute("PRAGMA synchronous = NORMAL")
 
     def table(self, spec: TableSpec) -> SQLiteTable:
-        with self._lock:
+        with self._tables_lock:
             existing = self._tables.get(spec.name)
             if existing is not None and existing.spec == spec:
                 return existing
-            table = SQLiteTable(self._connection, self._lock, spec, self._clock)
+            table = SQLiteTable(self._connection, spec, self._clock)
             self._tables[spec.name] = table
             return table
 
@@ -85,8 +75,7 @@ class SQLiteTables:
         return sum(self.table(spec).purge_expired() for spec in ALL_TABLES)
 
     def close(self) -> None:
-        with self._lock:
-            self._connection.close()
+        self._connection.close()
 
 
 class SQLiteTable:
@@ -94,13 +83,11 @@ class SQLiteTable:
 
     def __init__(
         self,
-        connection: sqlite3.Connection,
-        lock: threading.Lock,
+        connection: SharedConnection,
         spec: TableSpec,
         clock: Callable[[], float],
     ) -> None:
         self._connection = connection
-        self._lock = lock
         self._spec = spec
         self._clock = clock
         self._sql = f'"t_{_checked_name("table", spec.name, _SQL_NAME)}"'
@@ -134,34 +121,21 @@ class SQLiteTable:
         return f"json_extract(body, '$.\"{attribute}\"')"
 
     def _create(self) -> None:
-        # Called with the owner's lock held.
-        self._connection.execute(
-            f"CREATE TABLE IF NOT EXISTS {self._sql} ("
-            "pk TEXT NOT NULL, sk TEXT NOT NULL, ttl REAL, body TEXT NOT NULL, "
-            "PRIMARY KEY (pk, sk)) WITHOUT ROWID"
-        )
-        for index in self._spec.indexes:
-            name = _checked_name("index", index.name, _SQL_NAME)
-            partition, sort = self._index_columns[index.name]
-            # pk and sk close the index so that ordering and cursor ties are resolved in it too.
-            columns = ", ".join(column for column in (partition, sort, "pk", "sk") if column)
-            self._connection.execute(
-                f'CREATE INDEX IF NOT EXISTS "ix_{self._spec.name}_{name}" '
-                f"ON {self._sql} ({columns})"
+        with self._connection.writing() as connection:
+            connection.execute(
+                f"CREATE TABLE IF NOT EXISTS {self._sql} ("
+                "pk TEXT NOT NULL, sk TEXT NOT NULL, ttl REAL, body TEXT NOT NULL, "
+                "PRIMARY KEY (pk, sk)) WITHOUT ROWID"
             )
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        # BEGIN IMMEDIATE takes the write lock up front, so a read-check-write cannot interleave
-        # with another process's write to the same file.
-        with self._lock:
-            self._connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._connection
-            except BaseException:
-                self._connection.execute("ROLLBACK")
-                raise
-            self._connection.execute("COMMIT")
+            for index in self._spec.indexes:
+                name = _checked_name("index", index.name, _SQL_NAME)
+                partition, sort = self._index_columns[index.name]
+                # pk and sk close the index so ordering and cursor ties are resolved in it too.
+                columns = ", ".join(column for column in (partition, sort, "pk", "sk") if column)
+                connection.execute(
+                    f'CREATE INDEX IF NOT EXISTS "ix_{self._spec.name}_{name}" '
+                    f"ON {self._sql} ({columns})"
+                )
 
     def _row_key(self, key: Mapping[str, Any]) -> tuple[str, str]:
         table_key = rules.check_key(self._spec, key)
@@ -184,13 +158,13 @@ class SQLiteTable:
 
     def get(self, key: Mapping[str, Any]) -> Item | None:
         row_key = self._row_key(key)
-        with self._lock:
-            return self._live(self._connection, row_key, self._clock())
+        with self._connection.reading() as connection:
+            return self._live(connection, row_key, self._clock())
 
     def put(self, item: Mapping[str, Any], *, condition: Condition | None = None) -> None:
         new_item: Item = rules.normalize(item)
         row_key = self._row_key(new_item)
-        with self._transaction() as connection:
+        with self._connection.writing() as connection:
             if condition is not None:
                 current = self._live(connection, row_key, self._clock())
                 if not evaluate(condition, current):
@@ -212,7 +186,7 @@ class SQLiteTable:
         deltas = dict(increment or {})
         rules.check_update(self._spec, new_values, removed, deltas)
         row_key = self._row_key(table_key)
-        with self._transaction() as connection:
+        with self._connection.writing() as connection:
             current = self._live(connection, row_key, self._clock())
             if condition is not None and not evaluate(condition, current):
                 raise ConditionFailedError(f"update on {self._spec.name} {row_key}")
@@ -228,7 +202,7 @@ class SQLiteTable:
 
     def delete(self, key: Mapping[str, Any], *, condition: Condition | None = None) -> Item | None:
         row_key = self._row_key(key)
-        with self._transaction() as connection:
+        with self._connection.writing() as connection:
             current = self._live(connection, row_key, self._clock())
             if condition is not None and not evaluate(condition, current):
                 raise ConditionFailedError(f"delete on {self._spec.name} {row_key}")
@@ -283,8 +257,8 @@ class SQLiteTable:
             # One row more than asked says whether a next page exists.
             sql += " LIMIT ?"
             params.append(limit + 1)
-        with self._lock:
-            rows = self._connection.execute(sql, params).fetchall()
+        with self._connection.reading() as connection:
+            rows = connection.execute(sql, params).fetchall()
         found = [_decoded(body) for (body,) in rows]
         if limit is None or len(found) <= limit:
             return QueryPage(items=found, cursor=None)
@@ -304,7 +278,7 @@ class SQLiteTable:
         return values
 
     def purge_expired(self) -> int:
-        with self._transaction() as connection:
+        with self._connection.writing() as connection:
             return connection.execute(self._purge, (self._clock(),)).rowcount
 
 
