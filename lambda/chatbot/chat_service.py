@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aws_lambda_powertools import Logger
 
@@ -59,6 +60,7 @@ class ChatService:
         sender: ConnectionSender,
         invoker: EngineInvoker,
         max_frame_bytes: int,
+        answer_timeout: timedelta = timedelta(minutes=6),
     ) -> None:
         self._sessions = sessions
         self._conversations = conversations
@@ -67,6 +69,9 @@ class ChatService:
         self._sender = sender
         self._invoker = invoker
         self._max_frame_bytes = max_frame_bytes
+        # Longer than any answer may take (the engine's own timeout), so an attempt still
+        # pending after it has stalled.
+        self._answer_timeout = answer_timeout
 
     # --- $connect / $disconnect ----------------------------------------------------
 
@@ -171,10 +176,9 @@ class ChatService:
         answer = self._conversations.get(session_id, message_id, "assistant")
         if answer is not None:
             self._post(connection_id, MessageFrame.from_record(answer))
-        elif user_message.status == "failed" and self._conversations.set_status(
-            session_id, message_id, "pending", expected="failed"
-        ):
-            # The last attempt failed (model outage): this resend is the user's retry.
+        elif self._conversations.claim_retry(user_message, stalled_after=self._answer_timeout):
+            # The last attempt failed (a model outage) or stalled (the engine died): this
+            # resend is the user's retry.
             self._start_engine(connection_id, session_id, message_id)
 
     def _start_engine(self, connection_id: str, session_id: str, message_id: str) -> None:

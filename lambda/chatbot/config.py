@@ -71,6 +71,9 @@ class Settings(BaseSettings):
 
     # Per-session limit on messages a minute; RATE_LIMITED past it.
     rate_limit_per_minute: int = Field(30, ge=1, alias="RATE_LIMIT_PER_MINUTE")
+    # Seconds after which an answer still in progress counts as stalled, so a resend of the
+    # message retries it; longer than the engine function's timeout (300 s).
+    answer_timeout_seconds: int = Field(360, ge=10, alias="ANSWER_TIMEOUT_SECONDS")
     # Turns of history given to the model as context.
     history_turns: int = Field(10, ge=0, alias="HISTORY_TURNS")
     # Frames larger than this are refused before they are parsed.

@@ -10,6 +10,8 @@ from chatbot.errors import InvalidMessageError
 from chatbot.records import ConversationRecord, MessageStatus, iso, utc_now
 from chatbot.tables import (
     CONVERSATIONS,
+    All,
+    AnyOf,
     Compare,
     ConditionFailedError,
     Exists,
@@ -57,6 +59,7 @@ class ConversationStore:
             messageType="user",
             content=content,
             status="pending",
+            attemptedAt=iso(now),
             ttl=self._ttl(now),
         )
         try:
@@ -68,20 +71,8 @@ class ConversationStore:
             return existing, False
         return record, True
 
-    def set_status(
-        self,
-        session_id: str,
-        message_id: str,
-        status: MessageStatus,
-        *,
-        expected: MessageStatus | None = None,
-    ) -> bool:
-        """Move a user message to ``status``; with ``expected``, only from that status."""
-        condition = (
-            Compare("status", "=", expected)
-            if expected is not None
-            else Exists(CONVERSATIONS.partition_key)
-        )
+    def set_status(self, session_id: str, message_id: str, status: MessageStatus) -> bool:
+        """Move an existing user message to ``status``; False if there is no such message."""
         try:
             self._table.update(
                 {
@@ -89,7 +80,36 @@ class ConversationStore:
                     "recordId": ConversationRecord.record_id(message_id, "user"),
                 },
                 set_values={"status": status},
-                condition=condition,
+                condition=Exists(CONVERSATIONS.partition_key),
+            )
+        except ConditionFailedError:
+            return False
+        return True
+
+    def claim_retry(self, user_message: ConversationRecord, *, stalled_after: timedelta) -> bool:
+        """Start a new attempt at answering, if the last one failed or stalled.
+
+        Conditional on the attempt the caller saw, so of two resends only one wins.
+        """
+        now = self._clock()
+        seen = user_message.attemptedAt or user_message.timestamp
+        if user_message.status == "answered":
+            return False
+        if user_message.status == "pending" and seen > iso(now - stalled_after):
+            return False  # still within the time an answer may take
+        try:
+            self._table.update(
+                {
+                    "sessionId": user_message.sessionId,
+                    "recordId": ConversationRecord.record_id(user_message.messageId, "user"),
+                },
+                set_values={"status": "pending", "attemptedAt": iso(now)},
+                condition=All(
+                    (
+                        Compare("status", "=", user_message.status or "pending"),
+                        AnyOf((NotExists("attemptedAt"), Compare("attemptedAt", "=", seen))),
+                    )
+                ),
             )
         except ConditionFailedError:
             return False

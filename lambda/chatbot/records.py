@@ -86,6 +86,8 @@ class ConversationRecord(Record):
     content: str
     # User messages: where their answer stands, so a resend after a failure can retry.
     status: MessageStatus | None = None
+    # When the current attempt to answer started: a resend may retry one that stalled.
+    attemptedAt: str | None = None
     queryType: QueryType | None = None
     sources: list[str] | None = None
     toolsUsed: list[str] | None = None

@@ -71,6 +71,7 @@ def build_chat_service(
         sender=sender,
         invoker=invoker,
         max_frame_bytes=runtime.settings.max_frame_bytes,
+        answer_timeout=timedelta(seconds=runtime.settings.answer_timeout_seconds),
     )
 
 

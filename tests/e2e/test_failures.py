@@ -163,3 +163,21 @@ async def test_past_the_rate_limit_messages_are_refused_and_not_stored(
             assert (await client.ask("ok0", "hello"))[0]["duplicate"] is True
     finally:
         await server.stop()
+
+
+async def test_a_resend_of_a_message_whose_answer_stalled_answers_it(
+    client: ChatClient, gateway: LocalGateway, outage: Outage
+) -> None:
+    outage.recover()
+    session = await client.session()
+    assert gateway.runtime is not None
+    # As if the engine had died mid-answer ten minutes ago: pending, no answer.
+    gateway.runtime.conversations.add_user_message(session["sessionId"], "stuck", "still there?")
+    gateway.runtime.tables.conversations.update(
+        {"sessionId": session["sessionId"], "recordId": "stuck#user"},
+        set_values={"attemptedAt": "2020-01-01T00:00:00.000000Z"},
+    )
+    frames = await client.ask("stuck", "still there?")
+    assert frames[0]["duplicate"] is True
+    assert frames[-1]["type"] == "message"
+    assert frames[-1]["content"] == "Back online and answering."
