@@ -15,6 +15,9 @@ from strands.types.exceptions import MCPClientInitializationError, ToolProviderE
 
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.conversations import ConversationStore
+from chatbot.documents import DocumentSearch
+from chatbot.engine.offline_model import split_into_deltas
+from chatbot.engine.rag import NOTHING_FOUND, citations, grounded_prompt, sources_of
 from chatbot.engine.router import determine_query_type
 from chatbot.errors import (
     ChatbotError,
@@ -25,7 +28,7 @@ from chatbot.errors import (
 )
 from chatbot.ports import ConnectionGoneError, ConnectionSender, EngineRequest
 from chatbot.protocol import DeltaFrame, ErrorFrame, MessageFrame, ServerFrame
-from chatbot.records import ConversationRecord, QueryType, Usage, iso, utc_now
+from chatbot.records import ConversationRecord, DocumentChunk, QueryType, Usage, iso, utc_now
 
 logger = Logger(service="chatbot", child=True)
 
@@ -111,6 +114,8 @@ class ChatbotEngine:
         history_turns: int,
         tools_for: Callable[[QueryType, str], list[Any]] | None = None,
         connections_of: Callable[[str], list[str]] | None = None,
+        documents: DocumentSearch | None = None,
+        rag_top_k: int = 5,
     ) -> None:
         self._conversations = conversations
         self._analytics = analytics
@@ -119,6 +124,8 @@ class ChatbotEngine:
         self._history_turns = history_turns
         self._tools_for = tools_for
         self._connections_of = connections_of
+        self._documents = documents
+        self._rag_top_k = rag_top_k
 
     def determine_query_type(self, message: str) -> QueryType:
         return determine_query_type(message)
@@ -174,6 +181,54 @@ class ChatbotEngine:
         stream = _DeltaStream(self._sender, request.connectionId, request.messageId)
         usage = Usage()
         final_text = ""
+        chunks = self._retrieve(user_message.content) if query_type is QueryType.RAG else []
+        if query_type is QueryType.RAG and not chunks:
+            # Nothing relevant: say so plainly instead of letting a model improvise.
+            for fragment in split_into_deltas(NOTHING_FOUND):
+                stream.push(fragment)
+        else:
+            prompt = (
+                grounded_prompt(user_message.content, chunks) if chunks else user_message.content
+            )
+            usage, final_text = await self._run_agent(
+                request, user_message, query_type, prompt, stream, tool_usage
+            )
+        if not stream.parts and final_text:
+            stream.push(final_text)
+        content = "".join(stream.parts)
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        answer = self._conversations.save_answer(
+            ConversationRecord(
+                sessionId=request.sessionId,
+                recordId=ConversationRecord.record_id(request.messageId, "assistant"),
+                messageId=request.messageId,
+                timestamp=iso(utc_now()),
+                messageType="assistant",
+                content=content,
+                queryType=query_type,
+                sources=sources_of(chunks),
+                toolsUsed=tool_usage.tools_used,
+                citations=citations(chunks) or None,
+                usage=usage.model_copy(update={"latencyMs": latency_ms}),
+                responseTime=latency_ms,
+            )
+        )
+        self._conversations.set_status(request.sessionId, request.messageId, "answered")
+        self._deliver(request, MessageFrame.from_record(answer))
+        return answer
+
+    async def _run_agent(
+        self,
+        request: EngineRequest,
+        user_message: ConversationRecord,
+        query_type: QueryType,
+        prompt: str,
+        stream: _DeltaStream,
+        tool_usage: _ToolUsageRecorder,
+    ) -> tuple[Usage, str]:
+        """Stream the agent's answer to ``prompt`` into ``stream``; its usage and final text."""
+        usage = Usage()
+        final_text = ""
         # Building the model and tool clients is configuration: a failure there is ours.
         model = self._model_for(query_type)
         tools = self._tools_for(query_type, request.sessionId) if self._tools_for else None
@@ -189,7 +244,7 @@ class ChatbotEngine:
             )
             agent.add_hook(tool_usage.before, BeforeToolCallEvent)
             agent.add_hook(tool_usage.after, AfterToolCallEvent)
-            async for event in agent.stream_async(user_message.content):
+            async for event in agent.stream_async(prompt):
                 fragment = event.get("data")
                 if isinstance(fragment, str) and fragment:
                     stream.push(fragment)
@@ -209,28 +264,13 @@ class ChatbotEngine:
             if agent is not None:
                 # Stops the tool providers (MCP clients) this answer started.
                 agent.cleanup()
-        if not stream.parts and final_text:
-            stream.push(final_text)
-        content = "".join(stream.parts)
-        latency_ms = round((time.perf_counter() - started) * 1000)
-        answer = self._conversations.save_answer(
-            ConversationRecord(
-                sessionId=request.sessionId,
-                recordId=ConversationRecord.record_id(request.messageId, "assistant"),
-                messageId=request.messageId,
-                timestamp=iso(utc_now()),
-                messageType="assistant",
-                content=content,
-                queryType=query_type,
-                sources=[],
-                toolsUsed=tool_usage.tools_used,
-                usage=usage.model_copy(update={"latencyMs": latency_ms}),
-                responseTime=latency_ms,
-            )
-        )
-        self._conversations.set_status(request.sessionId, request.messageId, "answered")
-        self._deliver(request, MessageFrame.from_record(answer))
-        return answer
+        return usage, final_text
+
+    def _retrieve(self, question: str) -> list[DocumentChunk]:
+        """The chunks that may ground an answer; the index applies its relevance threshold."""
+        if self._documents is None:
+            return []
+        return self._documents.search(question, limit=self._rag_top_k)
 
     def _context(self, current: ConversationRecord) -> Messages:
         """Earlier answered turns of the session, oldest first, as alternating messages."""

@@ -139,3 +139,75 @@ def _fields(data: Any) -> str:
 def _excerpt(text: str, limit: int = 160) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n{2,}")
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "the",
+        "this",
+        "that",
+        "to",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "with",
+        "you",
+        "your",
+        "can",
+        "about",
+        "does",
+        "did",
+        "not",
+        "no",
+    ]
+)
+
+
+def extractive_answer(
+    question: str, sources: list[tuple[int, str, str]], sentences: int = 3
+) -> str:
+    """The sentences of the sources that share most words with the question, each cited [n]."""
+    wanted = {word for word in _WORD.findall(question.lower()) if word not in _STOPWORDS}
+    scored: list[tuple[float, int, int, str]] = []
+    for rank, (number, _, text) in enumerate(sources):
+        for position, sentence in enumerate(_SENTENCE_END.split(text)):
+            words = set(_WORD.findall(sentence.lower()))
+            overlap = len(wanted & words)
+            if overlap and sentence.strip():
+                # Shared words, lightly favouring shorter sentences and better-ranked sources.
+                score = overlap / (1 + len(words)) ** 0.5 - 0.01 * rank
+                scored.append((score, number, position, " ".join(sentence.split())))
+    if not scored:
+        number, _, text = sources[0]
+        first = " ".join(_SENTENCE_END.split(text)[0].split())
+        return f"The closest passage I found says: {first} [{number}]"
+    best = sorted(scored, key=lambda item: -item[0])[:sentences]
+    # Keep the chosen sentences in document order, so the answer reads naturally.
+    best.sort(key=lambda item: (item[1], item[2]))
+    return "From the documents: " + " ".join(f"{text} [{number}]" for _, number, _, text in best)

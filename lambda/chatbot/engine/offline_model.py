@@ -18,7 +18,13 @@ from strands.types.content import Messages
 from strands.types.streaming import StreamEvent
 from strands.types.tools import ToolSpec
 
-from chatbot.engine.offline_intents import describe_result, tool_request, tool_result_payload
+from chatbot.engine.offline_intents import (
+    describe_result,
+    extractive_answer,
+    tool_request,
+    tool_result_payload,
+)
+from chatbot.engine.rag import parse_grounded_prompt
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -94,7 +100,11 @@ class OfflineModel(Model):
                 for event in _tool_use_events(*request, call_number=len(messages)):
                     yield event
                 return
-            answer = self.compose_answer(messages)
+            grounded = parse_grounded_prompt(_last_user_text(messages))
+            if grounded is not None and grounded[1]:
+                answer = extractive_answer(*grounded)
+            else:
+                answer = self.compose_answer(messages)
         yield {"messageStart": {"role": "assistant"}}
         yield {"contentBlockStart": {"start": {}}}
         for fragment in split_into_deltas(answer):

@@ -1,0 +1,71 @@
+"""Grounding an answer in the user's documents: the numbered-sources prompt and its citations."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from chatbot.records import Citation, DocumentChunk
+
+# The grounded prompt's fixed markers; the offline model reads its sources back through them.
+SOURCES_HEADING = "Sources:"
+QUESTION_HEADING = "Question:"
+_SOURCE_LINE = re.compile(r"^\[(\d+)\] \((?P<source>[^)\n]*)\)\n", re.MULTILINE)
+EXCERPT_CHARS = 280
+
+NOTHING_FOUND = (
+    "I could not find anything about that in the documents, so I cannot answer it from them. "
+    "Try other words, or ask me without referring to the documents."
+)
+
+
+def grounded_prompt(question: str, chunks: Sequence[DocumentChunk]) -> str:
+    """The user's turn as the model sees it on the RAG path: numbered sources, then the question."""
+    blocks = [
+        f"[{n}] ({chunk.source})\n{chunk.content.strip()}" for n, chunk in enumerate(chunks, 1)
+    ]
+    return (
+        f"{SOURCES_HEADING}\n\n"
+        + "\n\n".join(blocks)
+        + f"\n\n{QUESTION_HEADING} {question.strip()}\n\n"
+        "Answer from the sources above only, citing them as [n]. If they do not contain the "
+        "answer, say so."
+    )
+
+
+def parse_grounded_prompt(prompt: str) -> tuple[str, list[tuple[int, str, str]]] | None:
+    """(question, [(number, source, text)]) from a grounded prompt, or None for any other text."""
+    if not prompt.startswith(SOURCES_HEADING) or f"\n\n{QUESTION_HEADING} " not in prompt:
+        return None
+    body, _, tail = prompt.rpartition(f"\n\n{QUESTION_HEADING} ")
+    question = tail.split("\n\n", 1)[0].strip()
+    matches = list(_SOURCE_LINE.finditer(body))
+    sources = []
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(body)
+        sources.append(
+            (int(match.group(1)), match.group("source"), body[match.end() : end].strip())
+        )
+    return question, sources
+
+
+def citations(chunks: Sequence[DocumentChunk]) -> list[Citation]:
+    return [
+        Citation(
+            id=chunk.id,
+            source=chunk.source,
+            score=round(chunk.score, 4),
+            excerpt=_excerpt(chunk.content),
+        )
+        for chunk in chunks
+    ]
+
+
+def sources_of(chunks: Sequence[DocumentChunk]) -> list[str]:
+    """Distinct sources in the order the chunks rank."""
+    return list(dict.fromkeys(chunk.source for chunk in chunks))
+
+
+def _excerpt(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"

@@ -1,0 +1,131 @@
+"""The RAG path: grounded prompt, extractive offline answers, citations, and honesty when empty."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chatbot.analytics import AnalyticsRecorder
+from chatbot.conversations import ConversationStore
+from chatbot.engine.engine import ChatbotEngine
+from chatbot.engine.offline_intents import extractive_answer
+from chatbot.engine.offline_model import OfflineModel
+from chatbot.engine.rag import NOTHING_FOUND, grounded_prompt, parse_grounded_prompt
+from chatbot.ports import EngineRequest
+from chatbot.records import DocumentChunk, QueryType
+from tests.conftest import ScriptedModel
+from tests.unit.conftest import RecordingSender
+
+CHUNKS = [
+    DocumentChunk(
+        id="c1",
+        source="docs/refunds.md",
+        score=0.82,
+        content="Refunds are paid within 14 days. Contact support to start a refund.",
+    ),
+    DocumentChunk(
+        id="c2",
+        source="docs/shipping.md",
+        score=0.41,
+        content="Orders ship in two days. Tracking numbers arrive by email.",
+    ),
+]
+
+
+class FixedSearch:
+    def __init__(self, chunks: list[DocumentChunk]) -> None:
+        self.chunks = chunks
+        self.queries: list[tuple[str, int]] = []
+
+    def search(self, query: str, *, limit: int) -> list[DocumentChunk]:
+        self.queries.append((query, limit))
+        return self.chunks[:limit]
+
+
+def engine(
+    conversations: ConversationStore,
+    analytics: AnalyticsRecorder,
+    sender: RecordingSender,
+    search: FixedSearch,
+    model: Any = None,
+) -> ChatbotEngine:
+    return ChatbotEngine(
+        conversations=conversations,
+        analytics=analytics,
+        sender=sender,
+        model_for=lambda query_type: model or OfflineModel(route=query_type.value),
+        history_turns=10,
+        documents=search,
+        rag_top_k=4,
+    )
+
+
+def test_the_grounded_prompt_numbers_its_sources_and_reads_back() -> None:
+    prompt = grounded_prompt("How fast are refunds?", CHUNKS)
+    assert "[1] (docs/refunds.md)\nRefunds are paid" in prompt
+    assert "[2] (docs/shipping.md)" in prompt
+    question, sources = parse_grounded_prompt(prompt) or ("", [])
+    assert question == "How fast are refunds?"
+    assert [(n, source) for n, source, _ in sources] == [
+        (1, "docs/refunds.md"),
+        (2, "docs/shipping.md"),
+    ]
+    assert sources[0][2] == CHUNKS[0].content
+
+
+def test_the_extractive_answer_quotes_the_relevant_sentences_with_their_citation() -> None:
+    _, sources = parse_grounded_prompt(grounded_prompt("When are refunds paid?", CHUNKS)) or (
+        "",
+        [],
+    )
+    answer = extractive_answer("When are refunds paid?", sources)
+    assert "Refunds are paid within 14 days. [1]" in answer
+    assert "Tracking" not in answer
+
+
+async def test_a_document_question_is_answered_from_the_chunks_with_sources_and_citations(
+    conversations: ConversationStore, analytics: AnalyticsRecorder, sender: RecordingSender
+) -> None:
+    search = FixedSearch(CHUNKS)
+    conversations.add_user_message("s", "m1", "According to the docs, when are refunds paid?")
+    request = EngineRequest(sessionId="s", messageId="m1", connectionId="c")
+    answer = await engine(conversations, analytics, sender, search).process_message(request)
+    final = json.loads(sender.posted[-1][1])
+    deltas = [json.loads(data) for _, data in sender.posted[:-1]]
+    assert search.queries == [("According to the docs, when are refunds paid?", 4)]
+    assert final["queryType"] == "rag"
+    assert "within 14 days" in final["content"] and "[1]" in final["content"]
+    assert "".join(d["content"] for d in deltas) == final["content"]
+    assert final["sources"] == ["docs/refunds.md", "docs/shipping.md"]
+    assert [(c["id"], c["source"], c["score"]) for c in final["citations"]] == [
+        ("c1", "docs/refunds.md", 0.82),
+        ("c2", "docs/shipping.md", 0.41),
+    ]
+    assert answer is not None and answer.citations is not None and len(answer.citations) == 2
+
+
+async def test_with_no_relevant_chunk_it_says_so_without_asking_a_model(
+    conversations: ConversationStore, analytics: AnalyticsRecorder, sender: RecordingSender
+) -> None:
+    model = ScriptedModel(["an invented answer"])
+    conversations.add_user_message("s", "m1", "What does the handbook say about unicorns?")
+    request = EngineRequest(sessionId="s", messageId="m1", connectionId="c")
+    await engine(conversations, analytics, sender, FixedSearch([]), model).process_message(request)
+    final = json.loads(sender.posted[-1][1])
+    assert final["content"] == NOTHING_FOUND
+    assert final["sources"] == [] and "citations" not in final
+    assert model.calls == []
+
+
+async def test_the_model_sees_the_sources_in_its_prompt(
+    conversations: ConversationStore, analytics: AnalyticsRecorder, sender: RecordingSender
+) -> None:
+    model = ScriptedModel(["Refunds take 14 days [1]."])
+    conversations.add_user_message("s", "m1", "According to the policy, how long do refunds take?")
+    request = EngineRequest(sessionId="s", messageId="m1", connectionId="c")
+    await engine(conversations, analytics, sender, FixedSearch(CHUNKS), model).process_message(
+        request
+    )
+    prompt = model.calls[0][-1]["content"][0]["text"]
+    assert prompt.startswith("Sources:") and "[1] (docs/refunds.md)" in prompt
+    assert QueryType.RAG.value == json.loads(sender.posted[-1][1])["queryType"]
