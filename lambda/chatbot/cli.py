@@ -1,4 +1,5 @@
-"""The ``chatbot`` command, the front door for people: run the chatbot or its MCP server."""
+"""The ``chatbot`` command, the front door for people: run the chatbot or its MCP server,
+ingest documents."""
 
 from __future__ import annotations
 
@@ -37,13 +38,113 @@ def main(argv: list[str] | None = None) -> int:
         default="local-cli",
         help="session that owns the records when the client sends none (default: %(default)s)",
     )
+    _add_ingest_parser(commands)
+    evaluation = commands.add_parser(
+        "eval",
+        help="measure the chatbot: `chatbot eval retrieval --help`",
+        description="Evaluations that print a table and can append it to bench/results/.",
+    )
+    evaluation.add_argument("suite", choices=["retrieval"], help="what to evaluate")
+    evaluation.add_argument("options", nargs=argparse.REMAINDER, help="the suite's own options")
     args = parser.parse_args(argv)
+    if args.command == "eval":
+        from chatbot.evaluation.retrieval import main as evaluate_retrieval
+
+        return evaluate_retrieval(args.options)
+    if args.command == "ingest":
+        if not args.paths and not args.delete:
+            parser.error("ingest needs a PATH to ingest or --delete SOURCE")
+        return _ingest(args)
     if args.command == "mcp":
         return asyncio.run(_mcp(args.owner))
     if args.command == "serve":
         web_dir = args.web_dir if args.web_dir.is_dir() else None
         return asyncio.run(_serve(args.host, args.port, web_dir))
     return 2
+
+
+def _add_ingest_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # Imported here so that `chatbot --help` stays quick; the defaults are plain numbers.
+    from chatbot.ingest.chunking import DEFAULT_CHUNK_SIZE, DEFAULT_OVERLAP
+    from chatbot.ingest.pipeline import DEFAULT_BATCH_SIZE
+
+    ingest = commands.add_parser(
+        "ingest",
+        help="add Markdown, text, HTML and PDF files (or folders of them) to the document index",
+        description="Re-ingesting changes only what changed: unchanged chunks are neither "
+        "embedded nor written again; chunks a file no longer has are removed.",
+    )
+    ingest.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="file or folder")
+    ingest.add_argument(
+        "--chunk-size",
+        type=int,
+        default=DEFAULT_CHUNK_SIZE,
+        metavar="N",
+        help="most characters in a chunk (default: %(default)s)",
+    )
+    ingest.add_argument(
+        "--overlap",
+        type=int,
+        default=DEFAULT_OVERLAP,
+        metavar="N",
+        help="characters a chunk repeats from the one before (default: %(default)s)",
+    )
+    ingest.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help="texts per call to the embedding model (default: %(default)s)",
+    )
+    ingest.add_argument(
+        "--delete",
+        action="append",
+        default=[],
+        metavar="SOURCE",
+        help="remove the document with this source: its path as ingested (docs/guide.md for a "
+        "file found in folder docs, the path as given for a file named directly); repeatable",
+    )
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from chatbot.adapters.local.document_store import SQLiteDocumentStore
+    from chatbot.adapters.local.documents import SQLiteDocumentIndex
+    from chatbot.embeddings import embeddings_from_settings
+    from chatbot.errors import ChatbotError
+    from chatbot.ingest.command import run_delete, run_ingest
+    from chatbot.ingest.pipeline import Ingestor
+
+    settings = load_settings()
+    # Private, as the other commands make it: the state folder also holds the session secret.
+    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    index = SQLiteDocumentIndex(settings.documents_path)
+    try:
+        embeddings = embeddings_from_settings(settings)
+        store = SQLiteDocumentStore(index, model_id=embeddings.model_id)
+        try:
+            ingestor = Ingestor(
+                store,
+                embeddings,
+                batch_size=args.batch_size,
+                chunk_size=args.chunk_size,
+                overlap=args.overlap,
+            )
+        except ValueError as error:
+            sys.stderr.write(f"chatbot ingest: {error}\n")
+            return 2
+        status = run_delete(ingestor, args.delete, stdout=sys.stdout, stderr=sys.stderr)
+        if args.paths:
+            status = (
+                run_ingest(ingestor, args.paths, stdout=sys.stdout, stderr=sys.stderr) or status
+            )
+        return status
+    except ChatbotError as error:
+        # The model is missing, or the embedding service refused: what was written stays, and
+        # a re-run carries on from there.
+        sys.stderr.write(f"chatbot ingest: {error}\n")
+        return 1
+    finally:
+        index.close()
 
 
 async def _serve(host: str, port: int, web_dir: Path | None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,14 @@ class Settings(BaseSettings):
     bedrock_embedding_model: str = Field(
         "amazon.titan-embed-text-v2:0", alias="BEDROCK_EMBEDDING_MODEL"
     )
+    # Width of Titan's vectors: 256, 512 or 1024 (the local model's are always 384).
+    embedding_dimensions: int = Field(1024, alias="EMBEDDING_DIMENSIONS")
+    # Texts per forward pass of the local model; larger batches pad short texts more.
+    embedding_batch_size: int = Field(32, ge=1, alias="EMBEDDING_BATCH_SIZE")
+    # torch threads for the local model; unset leaves torch's default (one per core).
+    embedding_threads: int | None = Field(None, ge=1, alias="EMBEDDING_THREADS")
+    # Titan requests in flight at once (Titan v2 embeds one text per request).
+    embedding_concurrency: int = Field(8, ge=1, alias="EMBEDDING_CONCURRENCY")
     # Which language model answers: "offline" (deterministic, no network) or "bedrock".
     model_provider: str = Field("offline", alias="CHATBOT_MODEL")
 
@@ -71,6 +80,15 @@ class Settings(BaseSettings):
 
     # Per-session limit on messages a minute; RATE_LIMITED past it.
     rate_limit_per_minute: int = Field(30, ge=1, alias="RATE_LIMIT_PER_MINUTE")
+    # How the RAG path searches: "vector" (the default: best in `chatbot eval retrieval`,
+    # bench/results/retrieval-eval.md), "hybrid" (reciprocal rank fusion) or "keyword".
+    rag_search_mode: Literal["vector", "keyword", "hybrid"] = Field(
+        "vector", alias="RAG_SEARCH_MODE"
+    )
+    # Chunks less similar to the question than this cosine are not used to answer. MiniLM
+    # puts unrelated English text around 0 to 0.2; matching passages mostly above 0.3.
+    rag_min_score: float = Field(0.3, ge=-1, le=1, alias="RAG_MIN_SCORE")
+    rag_top_k: int = Field(5, ge=1, le=20, alias="RAG_TOP_K")
     # Seconds after which an answer still in progress counts as stalled, so a resend of the
     # message retries it; longer than the engine function's timeout (300 s).
     answer_timeout_seconds: int = Field(360, ge=10, alias="ANSWER_TIMEOUT_SECONDS")

@@ -19,8 +19,7 @@ from aws_lambda_powertools import Logger
 from mcp.server.lowlevel import Server
 
 from chatbot.config import Environment, Settings
-from chatbot.documents import DocumentSearch
-from chatbot.records import DocumentChunk
+from chatbot.document_search import document_search
 from chatbot.tables import RECORDS, Table
 from chatbot.tools.catalog import ToolCatalog
 from chatbot.tools.errors import ToolError
@@ -123,6 +122,7 @@ def server_from_settings(
 ) -> Server[Any, Any]:
     """The server on the adapters configuration selects: DynamoDB in AWS, SQLite locally."""
     catalog = ToolCatalog.load()
+    documents = document_search(settings)
     if settings.chatbot_env is Environment.AWS:
         import boto3
 
@@ -130,20 +130,10 @@ def server_from_settings(
 
         client = boto3.client("dynamodb", region_name=settings.aws_region)
         records: Table = DynamoDBTables(client, settings.table_names).table(RECORDS)
-        documents: DocumentSearch = UnconfiguredDocumentSearch()
     else:
-        from chatbot.adapters.local.documents import SQLiteDocumentIndex
         from chatbot.adapters.local.tables import SQLiteTables
 
         settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         records = SQLiteTables(settings.sqlite_path).table(RECORDS)
-        documents = SQLiteDocumentIndex(settings.documents_path)
     executor = ToolExecutor(catalog, records, documents)
     return build_server(catalog, executor, default_owner=default_owner, on_call=on_call)
-
-
-class UnconfiguredDocumentSearch:
-    """Document search where no index is configured yet: a clear tool error, not a crash."""
-
-    def search(self, query: str, *, limit: int) -> list[DocumentChunk]:
-        raise ToolError("SEARCH_UNAVAILABLE", "Document search is not configured here.")

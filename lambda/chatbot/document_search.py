@@ -1,0 +1,85 @@
+"""The document search the RAG path and the search tool use, on the configured backend."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Literal, Protocol
+
+from chatbot.config import Environment, Settings
+from chatbot.documents import DocumentSearch
+from chatbot.embeddings import embeddings_from_settings
+from chatbot.records import DocumentChunk
+
+SearchMode = Literal["vector", "keyword", "hybrid"]
+
+
+class _SearchesThreeWays(Protocol):
+    def search_vector(
+        self, query: str, *, limit: int, min_score: float | None = None
+    ) -> list[DocumentChunk]: ...
+
+    def search_keyword(self, query: str, *, limit: int) -> list[DocumentChunk]: ...
+
+    def search_hybrid(
+        self, query: str, *, limit: int, min_score: float | None = None
+    ) -> list[DocumentChunk]: ...
+
+
+class ModeSearch:
+    """One index searched one way, with the relevance threshold applied to cosine scores."""
+
+    def __init__(self, index: _SearchesThreeWays, mode: SearchMode, min_score: float) -> None:
+        self._index = index
+        self._mode = mode
+        self._min_score = min_score
+
+    def search(self, query: str, *, limit: int) -> list[DocumentChunk]:
+        if self._mode == "vector":
+            return self._index.search_vector(query, limit=limit, min_score=self._min_score)
+        if self._mode == "hybrid":
+            return self._index.search_hybrid(query, limit=limit, min_score=self._min_score)
+        return self._index.search_keyword(query, limit=limit)
+
+
+class _BuiltOnFirstUse:
+    """Defers opening the index (and the embedding model) to the first search, so a cold
+    start that answers no document question never pays for them."""
+
+    def __init__(self, build: Callable[[], DocumentSearch]) -> None:
+        self._build = build
+        self._search: DocumentSearch | None = None
+        self._lock = threading.Lock()
+
+    def search(self, query: str, *, limit: int) -> list[DocumentChunk]:
+        with self._lock:
+            if self._search is None:
+                self._search = self._build()
+        return self._search.search(query, limit=limit)
+
+
+def document_search(settings: Settings) -> DocumentSearch:
+    """OpenSearch Serverless with Titan in AWS; the embedded index with the local model else."""
+    return _BuiltOnFirstUse(lambda: _open(settings))
+
+
+def _open(settings: Settings) -> DocumentSearch:
+    embeddings = embeddings_from_settings(settings)
+    mode: SearchMode = settings.rag_search_mode
+    if settings.chatbot_env is Environment.AWS:
+        from chatbot.adapters.aws.opensearch import OpenSearchDocumentIndex, opensearch_client
+
+        if not settings.opensearch_endpoint:
+            raise ValueError("OPENSEARCH_ENDPOINT must name the collection in AWS")
+        region = settings.opensearch_region or settings.aws_region
+        remote = OpenSearchDocumentIndex(
+            opensearch_client(settings.opensearch_endpoint, region),
+            settings.opensearch_index,
+            embeddings,
+        )
+        return ModeSearch(remote, mode, settings.rag_min_score)
+    from chatbot.adapters.local.documents import SQLiteDocumentIndex
+
+    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    local = SQLiteDocumentIndex(settings.documents_path, embeddings)
+    return ModeSearch(local, mode, settings.rag_min_score)

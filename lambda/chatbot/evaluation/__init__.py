@@ -1,0 +1,1 @@
+"""Offline evaluations of the chatbot's parts against labelled data and reference systems."""

@@ -1,0 +1,1 @@
+"""Document ingestion: read files, split them into chunks, embed and index them."""
