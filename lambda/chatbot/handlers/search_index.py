@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlparse
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
@@ -57,24 +56,13 @@ def handle_event(
 
 @lru_cache(maxsize=1)
 def _collection_client() -> SearchClient:
-    import boto3
-    from opensearchpy import OpenSearch, RequestsAWSV4SignerAuth, RequestsHttpConnection
+    from chatbot.adapters.aws.opensearch import opensearch_client
 
     settings = load_settings()
     if not settings.opensearch_endpoint:
         raise ValueError("OPENSEARCH_ENDPOINT must be set in AWS")
-    endpoint = urlparse(settings.opensearch_endpoint)
-    region = settings.opensearch_region or settings.aws_region
-    # The refreshable credentials object, not frozen keys: the signer freezes them per
-    # request, so a long retry loop never signs with expired keys.
-    credentials = boto3.Session().get_credentials()
-    client: SearchClient = OpenSearch(
-        hosts=[{"host": endpoint.hostname, "port": endpoint.port or 443}],
-        http_auth=RequestsAWSV4SignerAuth(credentials, region, "aoss"),
-        use_ssl=True,
-        verify_certs=True,
-        connection_class=RequestsHttpConnection,
-        timeout=30,
+    client: SearchClient = opensearch_client(
+        settings.opensearch_endpoint, settings.opensearch_region or settings.aws_region
     )
     return client
 
