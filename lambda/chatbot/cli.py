@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
@@ -160,8 +159,9 @@ async def _serve(host: str, port: int, web_dir: Path | None) -> int:
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
+    # asyncio has no signal handlers on Windows; there Ctrl-C ends the loop by itself.
+    if sys.platform != "win32":
+        for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
     sys.stdout.write(
         f"Chatbot running at {gateway.url} (WebSocket ws://{gateway.host}:{gateway.port}/, "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import websockets
@@ -16,7 +16,23 @@ from chatbot.adapters.local.gateway import LocalGateway, local_gateway
 from chatbot.config import Settings
 from chatbot.engine.engine import ModelFactory
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+CHROMIUM = Path("/usr/bin/chromium")
+# Without these, Chromium running as root refuses to start, and its background services
+# try to reach Google and stall on the closed network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+UI_TIMEOUT_MS = 15_000
 FRAME_TIMEOUT = 10.0
 
 
@@ -117,3 +133,27 @@ async def connect(ws_url: str) -> AsyncIterator[Callable[..., Any]]:
 @pytest.fixture
 async def client(connect: Callable[..., Any]) -> ChatClient:
     return await connect()  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, through Playwright's bundled driver (never a download)."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: run `make test`, which installs Debian's chromium package."
+        )
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        pytest.fail("The playwright package is missing: run `make test`, which installs it.")
+    # The first answer can be slow (model load); 5 s, Playwright's default, is too tight.
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        # Playwright gives each launch a fresh temporary profile (user data dir).
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -5,39 +5,26 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.e2e.conftest import UI_TIMEOUT_MS
 from tests.e2e.served import ServerProcess
 
 try:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 except ImportError:  # the browser fixture turns this into a failure that says what to run
-    expect = sync_playwright = None  # type: ignore[assignment]
+    expect = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page, WebSocket
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Without these, Chromium running as root refuses to start, and its background services
-# try to reach Google and stall on the closed network.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # The first answer may load the embedding model and build the index.
 SERVER_START_TIMEOUT_S = 120.0
 ANSWER_TIMEOUT_MS = 90_000
-UI_TIMEOUT_MS = 15_000
 MAX_CONTENT_CHARS = 8000
 
 Frame = dict[str, Any]
@@ -57,27 +44,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 # --- the browser ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: run `make test`, which installs Debian's chromium package."
-        )
-    if sync_playwright is None:
-        pytest.fail("The playwright package is missing: run `make test`, which installs it.")
-    # The first answer can be slow (model load); 5 s, Playwright's default, is too tight.
-    expect.set_options(timeout=UI_TIMEOUT_MS)
-    with sync_playwright() as playwright:
-        # Playwright gives each launch a fresh temporary profile (user data dir).
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 class ChatPage:

@@ -24,12 +24,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.e2e.test_web_page import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS
+from tests.e2e.conftest import UI_TIMEOUT_MS
 
 try:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 except ImportError:  # the browser fixture turns this into a failure that says what to run
-    expect = sync_playwright = None  # type: ignore[assignment]
+    expect = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocketRoute
@@ -144,23 +144,6 @@ class FakeApi:
     def token(self) -> str | None:
         values = parse_qs(urlsplit(self.urls[-1]).query).get("token")
         return values[0] if values else None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make test`, which installs Debian's chromium.")
-    if sync_playwright is None:
-        pytest.fail("The playwright package is missing: run `make test`, which installs it.")
-    expect.set_options(timeout=UI_TIMEOUT_MS)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @dataclass
