@@ -221,6 +221,12 @@ class ChatbotStack(Stack):
         tables.grant(mcp.role, "records", READ_WRITE)
         _grant_bedrock(mcp.role, inference_arns(self, settings.embedding_model_id))
         search.grant_write(mcp.role)
+        # Whoever runs `chatbot ingest` against this collection (CHATBOT_ENV=aws). Only the data
+        # access policy is granted here: these principals are not the stack's, so the IAM half
+        # (aoss:APIAccessAll on the collection, and bedrock:InvokeModel for Titan) must be
+        # attached to them by their own account administrator.
+        for arn in settings.ingest_principals:
+            search.grant_write_to_principal_arn(arn)
 
         tables.grant(cleanup.role, "sessions", ("UpdateItem", "Query"), indexes=("byActivity",))
         tables.grant(cleanup.role, "connections", ("Query", "DeleteItem"), indexes=("bySession",))

@@ -20,6 +20,9 @@ DEFAULTS: dict[str, Any] = {
     "logRetentionDays": 30,
     "alarmEmail": "",
     "rateLimitPerMinute": 30,
+    # IAM role or user ARNs (comma-separated) that run `chatbot ingest` against the deployed
+    # collection: they get write access in its data access policy. Empty: nobody but the stack.
+    "ingestPrincipalArns": "",
 }
 
 
@@ -36,6 +39,7 @@ class DeploySettings:
     log_retention_days: int
     alarm_email: str
     rate_limit_per_minute: int
+    ingest_principal_arns: str
 
     @classmethod
     def from_context(cls, node: Node) -> DeploySettings:
@@ -49,6 +53,11 @@ class DeploySettings:
         if not settings.stage.isalnum() or not settings.stage.islower():
             raise ValueError("context 'stage' must be lower-case letters and digits")
         return settings
+
+    @property
+    def ingest_principals(self) -> list[str]:
+        """``ingestPrincipalArns`` as a list, blanks dropped."""
+        return [arn.strip() for arn in self.ingest_principal_arns.split(",") if arn.strip()]
 
     def name(self, suffix: str) -> str:
         """A physical name for this stage: chatbot-<stage>-<suffix>."""

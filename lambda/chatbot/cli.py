@@ -9,8 +9,14 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatbot.config import load_settings
+
+if TYPE_CHECKING:
+    from chatbot.config import Settings
+    from chatbot.embeddings import Embeddings
+    from chatbot.ingest.pipeline import DocumentStore
 
 # web/ sits beside lambda/ in the repository; an installed copy can point elsewhere.
 DEFAULT_WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -108,42 +114,92 @@ def _add_ingest_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
 def _ingest(args: argparse.Namespace) -> int:
     from chatbot.adapters.local.document_store import SQLiteDocumentStore
     from chatbot.adapters.local.documents import SQLiteDocumentIndex
+    from chatbot.config import Environment
     from chatbot.embeddings import embeddings_from_settings
     from chatbot.errors import ChatbotError
-    from chatbot.ingest.command import run_delete, run_ingest
-    from chatbot.ingest.pipeline import Ingestor
 
     settings = load_settings()
+    if settings.chatbot_env is Environment.AWS and settings.opensearch_endpoint:
+        # The deployed collection, with Titan: nothing local is opened or written.
+        return _ingest_into_opensearch(args, settings)
     # Private, as the other commands make it: the state folder also holds the session secret.
     settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     index = SQLiteDocumentIndex(settings.documents_path)
     try:
         embeddings = embeddings_from_settings(settings)
         store = SQLiteDocumentStore(index, model_id=embeddings.model_id)
-        try:
-            ingestor = Ingestor(
-                store,
-                embeddings,
-                batch_size=args.batch_size,
-                chunk_size=args.chunk_size,
-                overlap=args.overlap,
-            )
-        except ValueError as error:
-            sys.stderr.write(f"chatbot ingest: {error}\n")
-            return 2
+        return _run_ingest(args, store, embeddings)
+    except ChatbotError as error:
+        sys.stderr.write(f"chatbot ingest: {error}\n")
+        return 1
+    finally:
+        index.close()
+
+
+def _ingest_into_opensearch(args: argparse.Namespace, settings: Settings) -> int:
+    """``chatbot ingest`` with CHATBOT_ENV=aws: into the collection at OPENSEARCH_ENDPOINT."""
+    from opensearchpy.exceptions import OpenSearchException
+
+    from chatbot.adapters.aws.document_store import OpenSearchDocumentStore
+    from chatbot.adapters.aws.opensearch import OpenSearchDocumentIndex, opensearch_client
+    from chatbot.embeddings import embeddings_from_settings
+    from chatbot.errors import ChatbotError
+
+    assert settings.opensearch_endpoint is not None
+    try:
+        client = opensearch_client(
+            settings.opensearch_endpoint, settings.opensearch_region or settings.aws_region
+        )
+    except ValueError as error:
+        sys.stderr.write(f"chatbot ingest: {error}\n")
+        return 2
+    try:
+        embeddings = embeddings_from_settings(settings)
+    except ChatbotError as error:
+        sys.stderr.write(f"chatbot ingest: {error}\n")
+        return 1
+    index = OpenSearchDocumentIndex(client, settings.opensearch_index, embeddings)
+    store = OpenSearchDocumentStore(index, model_id=embeddings.model_id)
+    # A 403 means this identity is not in the collection's data access policy (the stack's
+    # ingestPrincipalArns) or lacks aoss:APIAccessAll in IAM.
+    return _run_ingest(args, store, embeddings, errors=(OpenSearchException,))
+
+
+def _run_ingest(
+    args: argparse.Namespace,
+    store: DocumentStore,
+    embeddings: Embeddings,
+    *,
+    errors: tuple[type[Exception], ...] = (),
+) -> int:
+    from chatbot.errors import ChatbotError
+    from chatbot.ingest.command import run_delete, run_ingest
+    from chatbot.ingest.pipeline import Ingestor
+
+    try:
+        ingestor = Ingestor(
+            store,
+            embeddings,
+            batch_size=args.batch_size,
+            chunk_size=args.chunk_size,
+            overlap=args.overlap,
+        )
+    except ValueError as error:
+        sys.stderr.write(f"chatbot ingest: {error}\n")
+        return 2
+    caught: tuple[type[Exception], ...] = (ChatbotError, *errors)
+    try:
         status = run_delete(ingestor, args.delete, stdout=sys.stdout, stderr=sys.stderr)
         if args.paths:
             status = (
                 run_ingest(ingestor, args.paths, stdout=sys.stdout, stderr=sys.stderr) or status
             )
         return status
-    except ChatbotError as error:
-        # The model is missing, or the embedding service refused: what was written stays, and
-        # a re-run carries on from there.
+    except caught as error:
+        # The model is missing, or the embedding service or the index refused: what was
+        # written stays, and a re-run carries on from there.
         sys.stderr.write(f"chatbot ingest: {error}\n")
         return 1
-    finally:
-        index.close()
 
 
 async def _serve(host: str, port: int, web_dir: Path | None) -> int:

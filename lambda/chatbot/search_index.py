@@ -16,6 +16,9 @@ Every chunk of an ingested document is one OpenSearch document with these fields
     the chunk's order within its document (``integer``), to show neighbours in order.
 ``content_hash``
     a digest of ``content`` (``keyword``), so unchanged chunks are not embedded again.
+``embedding_model``
+    the embedding model (and width) of ``embedding`` (``keyword``): a chunk embedded by another
+    model is embedded again by the next ingestion.
 ``ingested_at``
     when the chunk was written (``date``, ISO 8601).
 """
@@ -52,6 +55,7 @@ _SCALAR_FIELDS: Final[dict[str, str]] = {
     "chunk_id": "keyword",
     "position": "integer",
     "content_hash": "keyword",
+    "embedding_model": "keyword",
     "ingested_at": "date",
 }
 

@@ -32,6 +32,8 @@ from stacks.constructs.function import ChatbotFunction
 _NAME: Final = re.compile(r"[a-z][a-z0-9-]{2,31}")
 # OpenSearch index names: lower case, no path or wildcard characters, not starting with -_+.
 _INDEX_NAME: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,254}")
+# An IAM role or user (paths allowed) of any partition: what a data access policy accepts.
+_PRINCIPAL_ARN: Final = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+")
 # The k-NN plugin's limit on a knn_vector's dimension.
 _MAX_DIMENSIONS: Final = 16_000
 
@@ -89,6 +91,8 @@ class VectorSearch(Construct):
         self._readers: list[iam.IRole] = []
         self._writers: list[iam.IRole] = []
         self._setup_roles: list[iam.IRole] = []
+        # Writers from outside the stack (operators running the ingestion), by ARN.
+        self._external_writers: list[str] = []
         self._api_access: set[str] = set()
         collection_resource = [f"collection/{collection_name}"]
 
@@ -171,6 +175,15 @@ class VectorSearch(Construct):
             self._writers.append(role)
         return self._grant_api_access(role)
 
+    def grant_write_to_principal_arn(self, principal_arn: str) -> None:
+        """Give an IAM role or user from outside the stack write access in the data access
+        policy only: its IAM policy (``aoss:APIAccessAll`` on ``collection_arn``) is not the
+        stack's to change, so its own administrator must attach that half."""
+        if not _PRINCIPAL_ARN.fullmatch(principal_arn):
+            raise ValueError(f"not an IAM role or user ARN: {principal_arn!r}")
+        if principal_arn not in self._external_writers:
+            self._external_writers.append(principal_arn)
+
     def render_data_access_policy(self) -> str:
         """The data access policy's JSON: one statement per kind of access granted."""
         index_resource = [f"index/{self.collection_name}/*"]
@@ -179,9 +192,13 @@ class VectorSearch(Construct):
         readers = [role for role in self._readers if role not in writers]
         statements: list[dict[str, Any]] = []
         for kind, roles, permissions in (
-            ("read", readers, READ_PERMISSIONS),
-            ("write", writers, WRITE_PERMISSIONS),
-            ("setup", self._setup_roles, SETUP_PERMISSIONS),
+            ("read", [role.role_arn for role in readers], READ_PERMISSIONS),
+            (
+                "write",
+                [*(role.role_arn for role in writers), *self._external_writers],
+                WRITE_PERMISSIONS,
+            ),
+            ("setup", [role.role_arn for role in self._setup_roles], SETUP_PERMISSIONS),
         ):
             if not roles:
                 continue
@@ -197,7 +214,7 @@ class VectorSearch(Construct):
                             "Permission": list(permissions),
                         }
                     ],
-                    "Principal": [role.role_arn for role in roles],
+                    "Principal": roles,
                 }
             )
         return Stack.of(self).to_json_string(statements)

@@ -135,9 +135,13 @@ async def client(connect: Callable[..., Any]) -> ChatClient:
     return await connect()  # type: ignore[no-any-return]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, through Playwright's bundled driver (never a download)."""
+    """Debian's Chromium, headless, through Playwright's bundled driver (never a download).
+
+    Module scope, not session: Playwright's sync API keeps an event loop running on the main
+    thread while it is open, and later tests call asyncio.run there.
+    """
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: run `make test`, which installs Debian's chromium package."

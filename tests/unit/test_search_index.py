@@ -28,6 +28,7 @@ FIELD_TYPES = {
     "chunk_id": "keyword",
     "position": "integer",
     "content_hash": "keyword",
+    "embedding_model": "keyword",
     "ingested_at": "date",
 }
 

@@ -26,13 +26,15 @@ re-checked offline when this was written; the approach below works on any collec
 way). So every change finds the documents' ids with a search on ``chunk_id`` or ``source``
 (both ``keyword``) and bulk-deletes them by id; an upsert deletes a chunk's old documents and
 indexes the new one in the same bulk request. A collection makes writes visible to search
-after about a second (no ``refresh``), so a delete straight after a write may miss it.
+after about a second (no ``refresh``), so a delete straight after a write may miss it. Each
+document names the model of its vector (``embedding_model``), so an ingestion with another
+model (or width) embeds every chunk again instead of keeping vectors of the wrong kind.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Final, Protocol
 from urllib.parse import urlparse
@@ -123,9 +125,15 @@ def _without_vector() -> dict[str, Any]:
 
 
 def ids_body(
-    field: str, values: Sequence[str], *, size: int, after: list[Any] | None
+    field: str,
+    values: Sequence[str],
+    *,
+    size: int,
+    after: list[Any] | None,
+    fields: Sequence[str] = ("chunk_id", "content_hash"),
 ) -> dict[str, Any]:
-    """A page of (``chunk_id``, ``content_hash``) of the documents whose ``field`` is a value.
+    """A page of ``fields`` (``chunk_id``, ``content_hash``) of the documents whose ``field`` is
+    a value.
 
     Sorted by chunk id, then time of writing: with ``search_after``, a page boundary only
     skips a document that ties on both, which two writes of one chunk never do in practice.
@@ -133,12 +141,52 @@ def ids_body(
     body: dict[str, Any] = {
         "size": size,
         "query": {"terms": {field: list(values)}},
-        "_source": ["chunk_id", "content_hash"],
+        "_source": list(fields),
         "sort": [{"chunk_id": "asc"}, {"ingested_at": "asc"}],
     }
     if after is not None:
         body["search_after"] = after
     return body
+
+
+def vectors_body(
+    source: str,
+    model_id: str,
+    content_hashes: Sequence[str],
+    *,
+    size: int,
+    after: list[Any] | None,
+) -> dict[str, Any]:
+    """A page of (``content_hash``, vector) of ``source``'s documents with these hashes whose
+    vectors are of ``model_id``; paged as ``ids_body``."""
+    body: dict[str, Any] = {
+        "size": size,
+        "query": {
+            "bool": {
+                "filter": [
+                    {"term": {"source": source}},
+                    {"term": {"embedding_model": model_id}},
+                    {"terms": {"content_hash": list(content_hashes)}},
+                ]
+            }
+        },
+        "_source": ["content_hash", EMBEDDING_FIELD],
+        "sort": [{"chunk_id": "asc"}, {"ingested_at": "asc"}],
+    }
+    if after is not None:
+        body["search_after"] = after
+    return body
+
+
+def sources_body(size: int, after: dict[str, Any] | None) -> dict[str, Any]:
+    """A page of the distinct ``source`` values, in order (a composite terms aggregation)."""
+    composite: dict[str, Any] = {
+        "size": size,
+        "sources": [{"source": {"terms": {"field": "source", "order": "asc"}}}],
+    }
+    if after is not None:
+        composite["after"] = after
+    return {"size": 0, "aggs": {"sources": {"composite": composite}}}
 
 
 class OpenSearchDocumentIndex:
@@ -191,10 +239,19 @@ class OpenSearchDocumentIndex:
         return fuse_chunks([semantic, keyword], limit=limit)
 
     def upsert_chunks(
-        self, chunks: Sequence[ChunkFields], vectors: Sequence[Sequence[float]] | None = None
+        self,
+        chunks: Sequence[ChunkFields],
+        vectors: Sequence[Sequence[float]] | None = None,
+        *,
+        embedding_model: str | None = None,
     ) -> int:
         """Write chunks (embedded here unless ``vectors`` are given, one per chunk), replacing
-        any earlier document of the same chunk id; return how many were written."""
+        any earlier document of the same chunk id; return how many were written.
+
+        ``embedding_model`` names the model of ``vectors`` (default: this index's embeddings).
+        """
+        if embedding_model is None:
+            embedding_model = self._embeddings.model_id
         if vectors is None:
             vectors = self._embeddings.embed_documents([chunk.content for chunk in chunks])
         if len(vectors) != len(chunks):
@@ -207,7 +264,7 @@ class OpenSearchDocumentIndex:
             for chunk, vector in zip(batch, vectors[start : start + BULK_SIZE], strict=True):
                 # No _id: a vector search collection would not keep it (module docstring).
                 actions.append({"index": {}})
-                actions.append(_document(chunk, vector, ingested_at))
+                actions.append(_document(chunk, vector, ingested_at, embedding_model))
             self._bulk(actions)
         return len(chunks)
 
@@ -225,6 +282,55 @@ class OpenSearchDocumentIndex:
             hit["_source"]["chunk_id"]: hit["_source"]["content_hash"]
             for hit in self._hits_of("source", [source])
         }
+
+    def embedded_hashes_for(self, source: str, model_id: str) -> dict[str, str | None]:
+        """Chunk id -> content hash of every chunk of ``source``; None for a chunk whose vector
+        is not of ``model_id`` (written before the field existed, or by another model)."""
+        fields = ("chunk_id", "content_hash", "embedding_model")
+        return {
+            hit["_source"]["chunk_id"]: (
+                hit["_source"]["content_hash"]
+                if hit["_source"].get("embedding_model") == model_id
+                else None
+            )
+            for hit in self._hits_of("source", [source], fields=fields)
+        }
+
+    def vectors_for(
+        self, source: str, content_hashes: Collection[str], model_id: str
+    ) -> dict[str, list[float]]:
+        """Content hash -> stored vector of ``model_id``, for ``source``'s chunks with those
+        hashes (so a chunk that only moved within its document is not embedded again)."""
+        hashes = sorted(content_hashes)
+        vectors: dict[str, list[float]] = {}
+        for start in range(0, len(hashes), PAGE_SIZE):
+            batch = hashes[start : start + PAGE_SIZE]
+            after: list[Any] | None = None
+            while True:
+                # Pages of BULK_SIZE: each hit carries its vector (~20 kB of JSON at 1024).
+                body = vectors_body(source, model_id, batch, size=BULK_SIZE, after=after)
+                hits = self._search(body)
+                for hit in hits:
+                    document = hit["_source"]
+                    vector = document.get(EMBEDDING_FIELD)
+                    if vector:
+                        vectors[document["content_hash"]] = [float(x) for x in vector]
+                if len(hits) < BULK_SIZE:
+                    break
+                after = hits[-1]["sort"]
+        return vectors
+
+    def sources(self) -> list[str]:
+        """Every source with documents, sorted."""
+        found: list[str] = []
+        after: dict[str, Any] | None = None
+        while True:
+            response = self._client.search(index=self._index, body=sources_body(PAGE_SIZE, after))
+            result = response["aggregations"]["sources"]
+            found.extend(bucket["key"]["source"] for bucket in result["buckets"])
+            after = result.get("after_key")
+            if after is None or len(result["buckets"]) < PAGE_SIZE:
+                return found
 
     def _vector_ranking(self, query: str, k: int, min_score: float | None) -> list[DocumentChunk]:
         vector = self._embeddings.embed_query(query)
@@ -253,13 +359,21 @@ class OpenSearchDocumentIndex:
             raise IndexRequestError(f"search of {self._index!r} failed: {'; '.join(failed)}")
         return [response["hits"]["hits"] for response in responses]
 
-    def _hits_of(self, field: str, values: Sequence[str]) -> Iterator[dict[str, Any]]:
+    def _hits_of(
+        self,
+        field: str,
+        values: Sequence[str],
+        *,
+        fields: Sequence[str] = ("chunk_id", "content_hash"),
+    ) -> Iterator[dict[str, Any]]:
         """Every document whose ``field`` is one of ``values``, page by page."""
         for start in range(0, len(values), PAGE_SIZE):
             batch = values[start : start + PAGE_SIZE]
             after: list[Any] | None = None
             while True:
-                hits = self._search(ids_body(field, batch, size=PAGE_SIZE, after=after))
+                hits = self._search(
+                    ids_body(field, batch, size=PAGE_SIZE, after=after, fields=fields)
+                )
                 yield from hits
                 if len(hits) < PAGE_SIZE:
                     break
@@ -342,7 +456,9 @@ def _chunk(hit: dict[str, Any], score: float) -> DocumentChunk:
     )
 
 
-def _document(chunk: ChunkFields, vector: Sequence[float], ingested_at: str) -> dict[str, Any]:
+def _document(
+    chunk: ChunkFields, vector: Sequence[float], ingested_at: str, embedding_model: str
+) -> dict[str, Any]:
     return {
         "chunk_id": chunk.id,
         "document_id": chunk.document_id,
@@ -352,5 +468,6 @@ def _document(chunk: ChunkFields, vector: Sequence[float], ingested_at: str) -> 
         "content": chunk.content,
         "content_hash": chunk.content_hash,
         EMBEDDING_FIELD: list(vector),
+        "embedding_model": embedding_model,
         "ingested_at": ingested_at,
     }
