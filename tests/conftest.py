@@ -16,11 +16,21 @@ from chatbot.records import QueryType
 
 
 @pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def rate_limit_per_minute() -> int:
+    """The configured default; a test parametrizes this name to run with another limit."""
+    return 30
+
+
+@pytest.fixture
+def settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rate_limit_per_minute: int
+) -> Settings:
     # Nothing from the developer's environment may leak into a test's configuration.
     for name in ("CHATBOT_ENV", "CHATBOT_MODEL", "RATE_LIMIT_PER_MINUTE", "CHATBOT_STATE_DIR"):
         monkeypatch.delenv(name, raising=False)
-    return Settings(CHATBOT_STATE_DIR=tmp_path / "state")
+    return Settings(
+        CHATBOT_STATE_DIR=tmp_path / "state", RATE_LIMIT_PER_MINUTE=rate_limit_per_minute
+    )
 
 
 class ScriptedModel(Model):

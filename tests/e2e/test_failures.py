@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from chatbot.adapters.local.gateway import LocalGateway
-from chatbot.config import Settings
 from chatbot.engine.engine import ModelFactory
 from chatbot.errors import MCPToolError
 from chatbot.records import QueryType
@@ -98,71 +95,39 @@ class Broken:
 
 
 @pytest.mark.parametrize(
-    ("factory", "code", "retryable"),
+    ("model_for", "code", "retryable"),
     [(ToolFailure(), "MCP_TOOL_ERROR", False), (Broken(), "INTERNAL_ERROR", True)],
 )
 async def test_engine_failures_reach_the_client_with_their_code_and_the_session_goes_on(
-    settings: Settings, factory: Any, code: str, retryable: bool
+    client: ChatClient, gateway: LocalGateway, code: str, retryable: bool
 ) -> None:
-    from chatbot.adapters.local.gateway import local_gateway
-    from tests.e2e.conftest import WEB_DIR
-
-    server = local_gateway(
-        settings,
-        host="127.0.0.1",
-        port=0,
-        web_dir=WEB_DIR,
-        model_for=factory,
-        cleanup_interval_seconds=None,
-    )
-    await server.start()
-    try:
-        import websockets
-
-        async with websockets.connect(f"ws://127.0.0.1:{server.port}/") as connection:
-            client = ChatClient(connection)
-            session = await client.session()
-            frames = await client.ask("t1", "create a record titled Groceries")
-            error = frames[-1]
-            assert (error["type"], error["code"], error["retryable"]) == ("error", code, retryable)
-            assert "read-only" not in error["message"] and "misconfigured" not in error["message"]
-            await client.ping()
-            assert server.runtime is not None
-            kept = server.runtime.conversations.get(session["sessionId"], "t1", "user")
-            assert kept is not None and kept.status == "failed"
-    finally:
-        await server.stop()
+    session = await client.session()
+    frames = await client.ask("t1", "create a record titled Groceries")
+    error = frames[-1]
+    assert (error["type"], error["code"], error["retryable"]) == ("error", code, retryable)
+    assert "read-only" not in error["message"] and "misconfigured" not in error["message"]
+    await client.ping()
+    assert gateway.runtime is not None
+    kept = gateway.runtime.conversations.get(session["sessionId"], "t1", "user")
+    assert kept is not None and kept.status == "failed"
 
 
+# The offline model (model_for None), with a limit of three messages a minute.
+@pytest.mark.parametrize(("model_for", "rate_limit_per_minute"), [(None, 3)])
 async def test_past_the_rate_limit_messages_are_refused_and_not_stored(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    client: ChatClient, gateway: LocalGateway
 ) -> None:
-    import websockets
-
-    from chatbot.adapters.local.gateway import local_gateway
-    from tests.e2e.conftest import WEB_DIR
-
-    limited = settings.model_copy(update={"rate_limit_per_minute": 3})
-    server = local_gateway(
-        limited, host="127.0.0.1", port=0, web_dir=WEB_DIR, cleanup_interval_seconds=None
-    )
-    await server.start()
-    try:
-        async with websockets.connect(f"ws://127.0.0.1:{server.port}/") as connection:
-            client = ChatClient(connection)
-            session = await client.session()
-            for n in range(3):
-                assert (await client.ask(f"ok{n}", "hello"))[-1]["type"] == "message"
-            refused = await client.ask("over", "one too many")
-            assert [(f["type"], f.get("code"), f.get("retryable")) for f in refused] == [
-                ("error", "RATE_LIMITED", True)
-            ]
-            assert server.runtime is not None
-            assert server.runtime.conversations.get(session["sessionId"], "over", "user") is None
-            # A duplicate of an accepted message is not counted against the limit.
-            assert (await client.ask("ok0", "hello"))[0]["duplicate"] is True
-    finally:
-        await server.stop()
+    session = await client.session()
+    for n in range(3):
+        assert (await client.ask(f"ok{n}", "hello"))[-1]["type"] == "message"
+    refused = await client.ask("over", "one too many")
+    assert [(f["type"], f.get("code"), f.get("retryable")) for f in refused] == [
+        ("error", "RATE_LIMITED", True)
+    ]
+    assert gateway.runtime is not None
+    assert gateway.runtime.conversations.get(session["sessionId"], "over", "user") is None
+    # A duplicate of an accepted message is not counted against the limit.
+    assert (await client.ask("ok0", "hello"))[0]["duplicate"] is True
 
 
 async def test_a_resend_of_a_message_whose_answer_stalled_answers_it(
