@@ -846,3 +846,12 @@ def test_sqlite_purge_deletes_only_expired_rows(tmp_path: Path) -> None:
     clock.now = NOW + 1
     assert handle.purge_expired() == 1
     handle.close()
+
+
+def test_a_large_integral_float_is_stored_as_the_decimal_it_stands_for(sessions: Table) -> None:
+    # 3.402823466e+38's binary expansion has 39 noisy digits, past DynamoDB's 38; the value
+    # stored is the decimal the float stands for, alike on every backend.
+    sessions.put({"sessionId": "big", "value": 3.402823466e38})
+    stored = sessions.get({"sessionId": "big"})
+    assert stored is not None
+    assert stored["value"] == 3402823466 * 10**29

@@ -27,7 +27,9 @@ def normalize(value: Any) -> Any:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"numbers must be finite, not {value!r}")
-        return int(value) if value.is_integer() else value
+        # The decimal the float stands for (its shortest repr), not its binary expansion:
+        # 3.402823466e+38 is 3402823466 followed by zeros, as DynamoDB would store it.
+        return int(Decimal(repr(value))) if value.is_integer() else value
     if isinstance(value, Decimal):
         return from_decimal(value)
     if isinstance(value, list | tuple):

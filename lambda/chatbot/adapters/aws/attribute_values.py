@@ -25,6 +25,10 @@ def _with_decimals(value: Any) -> Any:
     # binary expansion.
     if isinstance(value, float):
         return Decimal(str(value))
+    if isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) > 38:
+        # A long integer ending in zeros (a large integral float, normalized) fits DynamoDB's
+        # 38 significant digits only as mantissa and exponent; its context traps rounding.
+        return Decimal(value).normalize()
     if isinstance(value, list):
         return [_with_decimals(element) for element in value]
     if isinstance(value, dict):
