@@ -1,10 +1,11 @@
 """The ``chatbot`` command, the front door for people: run the chatbot or its MCP server,
-ingest documents."""
+ingest documents, evaluate, and report on usage."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import signal
 import sys
@@ -17,6 +18,13 @@ if TYPE_CHECKING:
     from chatbot.config import Settings
     from chatbot.embeddings import Embeddings
     from chatbot.ingest.pipeline import DocumentStore
+
+# `chatbot eval SUITE`: the module whose main(argv) runs each suite, imported only when asked.
+EVAL_SUITES = {
+    "retrieval": "chatbot.evaluation.retrieval",
+    "chunking": "chatbot.evaluation.chunking",
+    "routing": "chatbot.evaluation.routing",
+}
 
 # web/ sits beside lambda/ in the repository; an installed copy can point elsewhere.
 DEFAULT_WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -49,13 +57,24 @@ def main(argv: list[str] | None = None) -> int:
         help="measure the chatbot: `chatbot eval retrieval --help`",
         description="Evaluations that print a table and can append it to bench/results/.",
     )
-    evaluation.add_argument("suite", choices=["retrieval"], help="what to evaluate")
+    evaluation.add_argument("suite", choices=sorted(EVAL_SUITES), help="what to evaluate")
     evaluation.add_argument("options", nargs=argparse.REMAINDER, help="the suite's own options")
-    args = parser.parse_args(argv)
-    if args.command == "eval":
-        from chatbot.evaluation.retrieval import main as evaluate_retrieval
+    commands.add_parser(
+        "analytics",
+        help="usage reports for analysts: `chatbot analytics --help`",
+        add_help=False,
+    )
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["analytics"]:
+        # Its own parser, with its own subcommands and --help.
+        from chatbot.analytics_cli import main as analytics
 
-        return evaluate_retrieval(args.options)
+        return analytics(arguments[1:])
+    args = parser.parse_args(arguments)
+    if args.command == "eval":
+        module = importlib.import_module(EVAL_SUITES[args.suite])
+        status: int = module.main(args.options)
+        return status
     if args.command == "ingest":
         if not args.paths and not args.delete:
             parser.error("ingest needs a PATH to ingest or --delete SOURCE")
