@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,14 @@ def settings(
     )
 
 
+@dataclass(frozen=True)
+class PartialFailure:
+    """A script step that streams ``text`` and then fails with ``error``."""
+
+    text: str
+    error: BaseException
+
+
 class ScriptedModel(Model):
     """A Strands model whose behaviour a test scripts: text, or an exception per call.
 
@@ -41,10 +51,17 @@ class ScriptedModel(Model):
     """
 
     def __init__(
-        self, script: list[str | dict[str, Any] | BaseException] | None = None, default: str = "ok"
+        self,
+        script: list[str | dict[str, Any] | BaseException | PartialFailure] | None = None,
+        default: str = "ok",
+        pause: float = 0.0,
+        words_per_fragment: int = 2,
     ) -> None:
         self.script = list(script or [])
         self.default = default
+        # Seconds between streamed fragments, as a model writing at its own pace.
+        self.pause = pause
+        self.words_per_fragment = words_per_fragment
         self.calls: list[Any] = []
         # While set, every call fails with it: a model that stays down.
         self.failing: BaseException | None = None
@@ -76,8 +93,13 @@ class ScriptedModel(Model):
             yield {"messageStop": {"stopReason": "tool_use"}}
             return
         yield {"contentBlockStart": {"start": {}}}
-        for fragment in split_into_deltas(step, 2):
+        text = step.text if isinstance(step, PartialFailure) else step
+        for number, fragment in enumerate(split_into_deltas(text, self.words_per_fragment)):
+            if self.pause and number:
+                await asyncio.sleep(self.pause)
             yield {"contentBlockDelta": {"delta": {"text": fragment}}}
+        if isinstance(step, PartialFailure):
+            raise step.error
         yield {"contentBlockStop": {}}
         yield {"messageStop": {"stopReason": "end_turn"}}
         yield {

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,8 +49,47 @@ class Settings(BaseSettings):
     embedding_threads: int | None = Field(None, ge=1, alias="EMBEDDING_THREADS")
     # Titan requests in flight at once (Titan v2 embeds one text per request).
     embedding_concurrency: int = Field(8, ge=1, alias="EMBEDDING_CONCURRENCY")
-    # Which language model answers: "offline" (deterministic, no network) or "bedrock".
-    model_provider: str = Field("offline", alias="CHATBOT_MODEL")
+    # Which language model answers: "offline" (deterministic, no network, the default),
+    # "bedrock" (Claude on Amazon Bedrock), "ollama" (an Ollama server) or "openai" (any
+    # OpenAI-compatible endpoint: OpenAI, vLLM, llama.cpp's server, LM Studio...).
+    model_provider: Literal["offline", "bedrock", "ollama", "openai"] = Field(
+        "offline", alias="CHATBOT_MODEL"
+    )
+    # An Amazon Bedrock guardrail applied to every model call, and its version.
+    bedrock_guardrail_id: str | None = Field(None, alias="BEDROCK_GUARDRAIL_ID")
+    bedrock_guardrail_version: str = Field("DRAFT", alias="BEDROCK_GUARDRAIL_VERSION")
+    ollama_host: str = Field("http://127.0.0.1:11434", alias="OLLAMA_HOST")
+    ollama_model: str = Field("llama3.2", alias="OLLAMA_MODEL")
+    # The OpenAI-compatible endpoint: base URL (unset: api.openai.com), model and key. Local
+    # servers mostly accept any key.
+    openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
+    openai_model: str = Field("gpt-4o-mini", alias="OPENAI_MODEL")
+    openai_api_key: SecretStr = Field(SecretStr("not-needed"), alias="OPENAI_API_KEY")
+    # Longest answer, in output tokens, the model may write.
+    model_max_tokens: int = Field(2048, ge=16, alias="MODEL_MAX_TOKENS")
+    # Estimated price, USD per million input and output tokens, for the cost in analytics and
+    # in each answer's usage. Unset: the built-in table of known models (chatbot.engine.pricing),
+    # and 0 for a model it does not know.
+    model_input_price_per_mtok: float | None = Field(None, ge=0, alias="MODEL_INPUT_PRICE_PER_MTOK")
+    model_output_price_per_mtok: float | None = Field(
+        None, ge=0, alias="MODEL_OUTPUT_PRICE_PER_MTOK"
+    )
+    # Model calls retried on throttling and transient errors: at most this many attempts, with
+    # exponential backoff and full jitter from MODEL_RETRY_BASE_SECONDS, capped at
+    # MODEL_RETRY_MAX_SECONDS, and never past the time the engine has left.
+    model_max_attempts: int = Field(4, ge=1, le=10, alias="MODEL_MAX_ATTEMPTS")
+    model_retry_base_seconds: float = Field(0.5, gt=0, alias="MODEL_RETRY_BASE_SECONDS")
+    model_retry_max_seconds: float = Field(8.0, gt=0, alias="MODEL_RETRY_MAX_SECONDS")
+    # Answer text is posted to the client in deltas of at most DELTA_MAX_CHARS characters,
+    # held back at most DELTA_MAX_WAIT_MS after the first text not yet sent (the first
+    # fragment of an answer goes at once). 0 ms sends every fragment the model writes.
+    delta_max_wait_ms: int = Field(100, ge=0, le=5000, alias="DELTA_MAX_WAIT_MS")
+    delta_max_chars: int = Field(1000, ge=1, alias="DELTA_MAX_CHARS")
+    # Conversation context: earlier turns within this many tokens (estimated), oldest dropped
+    # first; what was dropped is summarised in a line of the system prompt.
+    context_token_budget: int = Field(3000, ge=0, alias="CONTEXT_TOKEN_BUDGET")
+    # Whether logs may carry what users wrote (questions, answers). Off by default.
+    log_user_content: bool = Field(False, alias="LOG_USER_CONTENT")
 
     sessions_table: str = Field("chatbot-sessions", alias="SESSIONS_TABLE")
     connections_table: str = Field("chatbot-connections", alias="CONNECTIONS_TABLE")
@@ -92,8 +131,8 @@ class Settings(BaseSettings):
     # Seconds after which an answer still in progress counts as stalled, so a resend of the
     # message retries it; longer than the engine function's timeout (300 s).
     answer_timeout_seconds: int = Field(360, ge=10, alias="ANSWER_TIMEOUT_SECONDS")
-    # Turns of history given to the model as context.
-    history_turns: int = Field(10, ge=0, alias="HISTORY_TURNS")
+    # Most earlier turns read as context (then cut to CONTEXT_TOKEN_BUDGET).
+    history_turns: int = Field(20, ge=0, le=100, alias="HISTORY_TURNS")
     # Frames larger than this are refused before they are parsed.
     max_frame_bytes: int = Field(128 * 1024, ge=1024, alias="MAX_FRAME_BYTES")
 

@@ -72,6 +72,8 @@ class Usage(BaseModel):
     inputTokens: int = 0
     outputTokens: int = 0
     latencyMs: int = 0
+    # Estimated USD for the tokens at the model's list price (chatbot.engine.pricing).
+    costUsd: float = 0.0
 
 
 MessageStatus = Literal["pending", "answered", "failed"]

@@ -149,7 +149,8 @@ async def test_a_message_is_acked_then_streamed_in_gapless_deltas_then_answered(
     assert frames[0]["type"] == "ack"
     assert frames[0]["sessionId"] == session["sessionId"]
     deltas, final = deltas_and_final(frames[1:])
-    assert len(deltas) >= 3
+    # The first fragment at once, the rest coalesced (DELTA_MAX_WAIT_MS): at least two frames.
+    assert len(deltas) >= 2
     assert [d["index"] for d in deltas] == list(range(len(deltas)))
     assert final["type"] == "message"
     assert "".join(d["content"] for d in deltas) == final["content"]

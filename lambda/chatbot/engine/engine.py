@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from strands import Agent
 from strands.hooks import AfterToolCallEvent, BeforeToolCallEvent
 from strands.models.model import Model
-from strands.types.content import Message, Messages
 from strands.types.exceptions import MCPClientInitializationError, ToolProviderException
 
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.conversations import ConversationStore
 from chatbot.documents import DocumentSearch
+from chatbot.engine.context import Context, Turn, fit_to_budget
 from chatbot.engine.offline_model import split_into_deltas
-from chatbot.engine.rag import NOTHING_FOUND, citations, grounded_prompt, sources_of
+from chatbot.engine.pricing import FREE, Price
+from chatbot.engine.rag import NOTHING_FOUND, citations, grounded_prompt, search_query, sources_of
+from chatbot.engine.retry import DeadlineRetryStrategy, RetryPolicy
 from chatbot.engine.router import determine_query_type
+from chatbot.engine.streaming import DeltaStream, StreamingPolicy
 from chatbot.errors import (
     ChatbotError,
     InternalError,
@@ -27,7 +31,7 @@ from chatbot.errors import (
     as_chatbot_error,
 )
 from chatbot.ports import ConnectionGoneError, ConnectionSender, EngineRequest
-from chatbot.protocol import DeltaFrame, ErrorFrame, MessageFrame, ServerFrame
+from chatbot.protocol import ErrorFrame, MessageFrame, ServerFrame
 from chatbot.records import ConversationRecord, DocumentChunk, QueryType, Usage, iso, utc_now
 
 logger = Logger(service="chatbot", child=True)
@@ -50,27 +54,23 @@ SYSTEM_PROMPTS: dict[QueryType, str] = {
 }
 
 
-class _DeltaStream:
-    """Posts answer fragments as numbered ``delta`` frames, until the client goes away."""
+@dataclass(frozen=True)
+class AnswerPolicy:
+    """How answers are made: context, streaming, retries, and what an answer costs."""
 
-    def __init__(self, sender: ConnectionSender, connection_id: str, message_id: str) -> None:
-        self._sender = sender
-        self._connection_id = connection_id
-        self._message_id = message_id
-        self.parts: list[str] = []
-        self.client_gone = False
-
-    def push(self, fragment: str) -> None:
-        index = len(self.parts)
-        self.parts.append(fragment)
-        if self.client_gone:
-            return
-        frame = DeltaFrame(messageId=self._message_id, index=index, content=fragment)
-        try:
-            self._sender.post(self._connection_id, frame.to_json())
-        except ConnectionGoneError:
-            # The answer is still stored: the client gets it from history or by resending.
-            self.client_gone = True
+    # Most earlier turns read, then cut to the token budget (oldest dropped first).
+    history_turns: int = 20
+    context_token_budget: int = 3000
+    rag_top_k: int = 5
+    streaming: StreamingPolicy = field(default_factory=StreamingPolicy)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    model_id: str = "offline"
+    price: Price = FREE
+    # Seconds an answer may take when the caller sets no deadline (the engine function's
+    # timeout in AWS is 300 s; its handler passes the time Lambda says is left).
+    answer_seconds: float = 280.0
+    # Whether logs may carry what users wrote.
+    log_user_content: bool = False
 
 
 class _ToolUsageRecorder:
@@ -111,27 +111,43 @@ class ChatbotEngine:
         analytics: AnalyticsRecorder,
         sender: ConnectionSender,
         model_for: ModelFactory,
-        history_turns: int,
+        history_turns: int | None = None,
+        policy: AnswerPolicy | None = None,
         tools_for: Callable[[QueryType, str], list[Any]] | None = None,
         connections_of: Callable[[str], list[str]] | None = None,
         documents: DocumentSearch | None = None,
-        rag_top_k: int = 5,
+        rag_top_k: int | None = None,
     ) -> None:
         self._conversations = conversations
         self._analytics = analytics
         self._sender = sender
         self._model_for = model_for
-        self._history_turns = history_turns
+        policy = policy or AnswerPolicy()
+        overrides: dict[str, int] = {}
+        if history_turns is not None:
+            overrides["history_turns"] = history_turns
+        if rag_top_k is not None:
+            overrides["rag_top_k"] = rag_top_k
+        self._policy = replace(policy, **overrides)  # type: ignore[arg-type]
         self._tools_for = tools_for
         self._connections_of = connections_of
         self._documents = documents
-        self._rag_top_k = rag_top_k
+
+    @property
+    def policy(self) -> AnswerPolicy:
+        return self._policy
 
     def determine_query_type(self, message: str) -> QueryType:
         return determine_query_type(message)
 
-    async def process_message(self, request: EngineRequest) -> ConversationRecord | None:
-        """Answer one stored user message. Safe to run twice: the answer is made only once."""
+    async def process_message(
+        self, request: EngineRequest, *, deadline: float | None = None
+    ) -> ConversationRecord | None:
+        """Answer one stored user message. Safe to run twice: the answer is made only once.
+
+        ``deadline`` (``time.monotonic()`` seconds) is when the answer must be finished by:
+        model retries stop in time to report ``MODEL_UNAVAILABLE`` before it.
+        """
         session_id, message_id = request.sessionId, request.messageId
         user_message = self._conversations.get(session_id, message_id, "user")
         if user_message is None:
@@ -142,14 +158,28 @@ class ChatbotEngine:
             self._deliver(request, MessageFrame.from_record(answered))
             return answered
         started = time.perf_counter()
+        if deadline is None:
+            deadline = time.monotonic() + self._policy.answer_seconds
+        if self._policy.log_user_content:
+            logger.info(
+                "question", extra={"messageId": message_id, "content": user_message.content}
+            )
         query_type = self.determine_query_type(user_message.content)
         try:
-            answer = await self._answer(request, user_message, query_type, started)
+            answer = await self._answer(request, user_message, query_type, started, deadline)
         except Exception as error:
             failure = as_chatbot_error(error)
             logger.warning(
                 "answer failed",
-                extra={"messageId": message_id, "code": failure.code.value, "detail": str(error)},
+                extra={
+                    "messageId": message_id,
+                    "queryType": query_type.value,
+                    "code": failure.code.value,
+                    "error": type(error).__name__,
+                    # Exception texts can quote what the user wrote (a validation error, a
+                    # guardrail's reason): logged only where configuration allows it.
+                    **({"detail": str(error)} if self._policy.log_user_content else {}),
+                },
             )
             self._conversations.set_status(session_id, message_id, "failed")
             self._deliver(request, ErrorFrame.from_error(failure, message_id))
@@ -157,14 +187,17 @@ class ChatbotEngine:
                 "error", session_id, {"code": failure.code.value, "queryType": query_type.value}
             )
             return None
+        usage = answer.usage or Usage()
         self._analytics.record(
             "query",
             session_id,
             {
                 "queryType": query_type.value,
                 "latencyMs": answer.responseTime,
-                "inputTokens": answer.usage.inputTokens if answer.usage else 0,
-                "outputTokens": answer.usage.outputTokens if answer.usage else 0,
+                "inputTokens": usage.inputTokens,
+                "outputTokens": usage.outputTokens,
+                "costUsd": usage.costUsd,
+                "model": self._policy.model_id,
                 "toolsUsed": answer.toolsUsed or [],
             },
         )
@@ -176,12 +209,18 @@ class ChatbotEngine:
         user_message: ConversationRecord,
         query_type: QueryType,
         started: float,
+        deadline: float,
     ) -> ConversationRecord:
         tool_usage = _ToolUsageRecorder(self._analytics, request.sessionId)
-        stream = _DeltaStream(self._sender, request.connectionId, request.messageId)
+        stream = DeltaStream(
+            self._sender, request.connectionId, request.messageId, self._policy.streaming
+        )
         usage = Usage()
         final_text = ""
-        chunks = self._retrieve(user_message.content) if query_type is QueryType.RAG else []
+        context = self._context(user_message)
+        chunks: list[DocumentChunk] = []
+        if query_type is QueryType.RAG:
+            chunks = self._retrieve(search_query(user_message.content, context.last_question))
         if query_type is QueryType.RAG and not chunks:
             # Nothing relevant: say so plainly instead of letting a model improvise.
             for fragment in split_into_deltas(NOTHING_FOUND):
@@ -191,12 +230,19 @@ class ChatbotEngine:
                 grounded_prompt(user_message.content, chunks) if chunks else user_message.content
             )
             usage, final_text = await self._run_agent(
-                request, user_message, query_type, prompt, stream, tool_usage
+                request, query_type, prompt, context, stream, tool_usage, deadline
             )
-        if not stream.parts and final_text:
+        if not stream.text and final_text:
             stream.push(final_text)
-        content = "".join(stream.parts)
+        stream.close()
+        content = stream.text
         latency_ms = round((time.perf_counter() - started) * 1000)
+        usage = usage.model_copy(
+            update={
+                "latencyMs": latency_ms,
+                "costUsd": self._policy.price.cost(usage.inputTokens, usage.outputTokens),
+            }
+        )
         answer = self._conversations.save_answer(
             ConversationRecord(
                 sessionId=request.sessionId,
@@ -209,7 +255,7 @@ class ChatbotEngine:
                 sources=sources_of(chunks),
                 toolsUsed=tool_usage.tools_used,
                 citations=citations(chunks) or None,
-                usage=usage.model_copy(update={"latencyMs": latency_ms}),
+                usage=usage,
                 responseTime=latency_ms,
             )
         )
@@ -220,11 +266,12 @@ class ChatbotEngine:
     async def _run_agent(
         self,
         request: EngineRequest,
-        user_message: ConversationRecord,
         query_type: QueryType,
         prompt: str,
-        stream: _DeltaStream,
+        context: Context,
+        stream: DeltaStream,
         tool_usage: _ToolUsageRecorder,
+        deadline: float,
     ) -> tuple[Usage, str]:
         """Stream the agent's answer to ``prompt`` into ``stream``; its usage and final text."""
         usage = Usage()
@@ -232,15 +279,23 @@ class ChatbotEngine:
         # Building the model and tool clients is configuration: a failure there is ours.
         model = self._model_for(query_type)
         tools = self._tools_for(query_type, request.sessionId) if self._tools_for else None
+        system_prompt = SYSTEM_PROMPTS[query_type]
+        if context.summary:
+            system_prompt = f"{system_prompt}\n\n{context.summary}"
+        # A retry after text reached the client would repeat that text: only before.
+        retry = DeadlineRetryStrategy(
+            self._policy.retry, deadline=deadline, may_retry=lambda: not stream.posted
+        )
         agent: Agent | None = None
         try:
             # Starting MCP clients happens here; their failure becomes MCP_TOOL_ERROR.
             agent = Agent(
                 model=model,
-                system_prompt=SYSTEM_PROMPTS[query_type],
-                messages=self._context(user_message),
+                system_prompt=system_prompt,
+                messages=list(context.messages),
                 tools=tools,
                 callback_handler=None,
+                retry_strategy=retry,
             )
             agent.add_hook(tool_usage.before, BeforeToolCallEvent)
             agent.add_hook(tool_usage.after, AfterToolCallEvent)
@@ -266,28 +321,28 @@ class ChatbotEngine:
                 agent.cleanup()
         return usage, final_text
 
-    def _retrieve(self, question: str) -> list[DocumentChunk]:
+    def _retrieve(self, query: str) -> list[DocumentChunk]:
         """The chunks that may ground an answer; the index applies its relevance threshold."""
         if self._documents is None:
             return []
-        return self._documents.search(question, limit=self._rag_top_k)
+        return self._documents.search(query, limit=self._policy.rag_top_k)
 
-    def _context(self, current: ConversationRecord) -> Messages:
-        """Earlier answered turns of the session, oldest first, as alternating messages."""
-        if self._history_turns == 0:
-            return []
-        records = self._conversations.history(current.sessionId, limit=2 * self._history_turns + 1)
+    def _context(self, current: ConversationRecord) -> Context:
+        """Earlier answered turns of the session that fit the token budget, oldest first."""
+        turns_wanted = self._policy.history_turns
+        if turns_wanted == 0:
+            return fit_to_budget([], 0)
+        records = self._conversations.history(current.sessionId, limit=2 * turns_wanted + 1)
         answers = {r.messageId: r for r in records if r.messageType == "assistant"}
-        messages: Messages = []
+        turns: list[Turn] = []
         for record in records:
             if record.messageType != "user" or record.messageId == current.messageId:
                 continue
             answer = answers.get(record.messageId)
             if answer is None:
                 continue  # unanswered (failed or in flight): would break the turn order
-            messages.append(_message("user", record.content))
-            messages.append(_message("assistant", answer.content))
-        return messages
+            turns.append(Turn(record.content, answer.content))
+        return fit_to_budget(turns[-turns_wanted:], self._policy.context_token_budget)
 
     def _deliver(self, request: EngineRequest, frame: ServerFrame) -> None:
         """Send the final frame to the asking connection or, if the client reconnected while
@@ -308,10 +363,6 @@ class ChatbotEngine:
             except ConnectionGoneError:
                 continue
         logger.info("client left before the answer", extra={"messageId": request.messageId})
-
-
-def _message(role: str, text: str) -> Message:
-    return {"role": role, "content": [{"text": text}]}  # type: ignore[typeddict-item]
 
 
 def _as_answer_error(error: BaseException) -> ChatbotError:

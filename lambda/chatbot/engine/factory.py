@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+from chatbot.config import Settings
 from chatbot.document_search import document_search
-from chatbot.engine.engine import ChatbotEngine, ModelFactory
+from chatbot.engine.engine import AnswerPolicy, ChatbotEngine, ModelFactory
 from chatbot.engine.mcp_tools import ToolsFor, mcp_tools
-from chatbot.engine.model_providers import model_factory
+from chatbot.engine.model_providers import model_factory, model_id_of
+from chatbot.engine.pricing import price_of
+from chatbot.engine.retry import RetryPolicy
+from chatbot.engine.streaming import StreamingPolicy
 from chatbot.ports import ConnectionSender
 from chatbot.runtime import Runtime
+
+
+def answer_policy(settings: Settings) -> AnswerPolicy:
+    model_id = model_id_of(settings)
+    return AnswerPolicy(
+        history_turns=settings.history_turns,
+        context_token_budget=settings.context_token_budget,
+        rag_top_k=settings.rag_top_k,
+        streaming=StreamingPolicy(
+            max_wait=settings.delta_max_wait_ms / 1000, max_chars=settings.delta_max_chars
+        ),
+        retry=RetryPolicy(
+            max_attempts=settings.model_max_attempts,
+            base_delay=settings.model_retry_base_seconds,
+            max_delay=settings.model_retry_max_seconds,
+        ),
+        model_id=model_id,
+        price=price_of(
+            model_id, settings.model_input_price_per_mtok, settings.model_output_price_per_mtok
+        ),
+        log_user_content=settings.log_user_content,
+    )
 
 
 def build_engine(
@@ -21,9 +47,8 @@ def build_engine(
         analytics=runtime.analytics,
         sender=sender,
         model_for=model_for or model_factory(runtime.settings),
-        history_turns=runtime.settings.history_turns,
+        policy=answer_policy(runtime.settings),
         tools_for=tools_for or mcp_tools(runtime.settings),
         connections_of=runtime.sessions.connections_of,
         documents=document_search(runtime.settings),
-        rag_top_k=runtime.settings.rag_top_k,
     )

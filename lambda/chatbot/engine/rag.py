@@ -19,6 +19,29 @@ NOTHING_FOUND = (
 )
 
 
+# A question this short that leans on words like these refers back to the one before it ("and
+# how do I remove it?", "what about the second one?"): searching for it alone finds nothing.
+FOLLOW_UP_MAX_WORDS = 10
+_REFERRING_WORDS = re.compile(
+    r"\b(it|its|this|that|these|those|they|them|their|there|he|she|one|ones|same|more|"
+    r"also|else|again|above|previous|former|latter)\b",
+    re.IGNORECASE,
+)
+
+
+def search_query(question: str, previous_question: str | None) -> str:
+    """What to search the documents for: the question, joined by the previous one when the
+    question is a short follow-up that refers back to it."""
+    words = question.split()
+    if (
+        previous_question
+        and len(words) <= FOLLOW_UP_MAX_WORDS
+        and _REFERRING_WORDS.search(question)
+    ):
+        return f"{previous_question.strip()} {question.strip()}"
+    return question
+
+
 def grounded_prompt(question: str, chunks: Sequence[DocumentChunk]) -> str:
     """The user's turn as the model sees it on the RAG path: numbered sources, then the question."""
     blocks = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -16,12 +17,25 @@ from chatbot.ports import EngineRequest
 logger = Logger(service="chatbot")
 
 
-def handle_event(event: dict[str, Any], engine: ChatbotEngine) -> dict[str, Any]:
-    """Answer the message the event names; the local gateway calls this in a worker thread."""
+# Seconds kept back from the Lambda timeout: enough to store the failure and tell the client.
+SAFETY_MARGIN_SECONDS = 5.0
+
+
+def handle_event(
+    event: dict[str, Any], engine: ChatbotEngine, seconds_left: float | None = None
+) -> dict[str, Any]:
+    """Answer the message the event names; the local gateway calls this in a worker thread.
+
+    ``seconds_left`` is the time the invocation has (Lambda says; None locally): model retries
+    stop early enough to report the failure within it.
+    """
     request = EngineRequest.model_validate(event)
+    deadline = None
+    if seconds_left is not None:
+        deadline = time.monotonic() + seconds_left - SAFETY_MARGIN_SECONDS
     logger.thread_safe_append_keys(sessionId=request.sessionId, messageId=request.messageId)
     try:
-        answer = asyncio.run(engine.process_message(request))
+        answer = asyncio.run(engine.process_message(request, deadline=deadline))
     finally:
         logger.thread_safe_clear_keys()
     return {"answered": answer is not None}
@@ -43,4 +57,6 @@ def _aws_engine() -> ChatbotEngine:
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle_event(event, _aws_engine())
+    return handle_event(
+        event, _aws_engine(), seconds_left=context.get_remaining_time_in_millis() / 1000
+    )

@@ -1,0 +1,122 @@
+"""Strands' own OpenAI and Ollama providers, chosen by settings, answering through the engine
+from a model server on a real socket: streaming, usage and cost, and retries of a busy server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatbot.adapters.local.tables import SQLiteTables
+from chatbot.analytics import AnalyticsRecorder
+from chatbot.config import Settings
+from chatbot.conversations import ConversationStore
+from chatbot.engine.engine import ChatbotEngine
+from chatbot.engine.factory import answer_policy
+from chatbot.engine.model_providers import model_factory
+from chatbot.ports import ConnectionGoneError, EngineRequest
+from tests.integration.model_servers import (
+    ANSWER,
+    COMPLETION_TOKENS,
+    PROMPT_TOKENS,
+    ModelServer,
+    model_server,
+)
+
+
+class Sender:
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+
+    def post(self, connection_id: str, data: str) -> None:
+        self.frames.append(json.loads(data))
+
+    def delete(self, connection_id: str) -> None:
+        raise ConnectionGoneError(connection_id)
+
+
+@pytest.fixture
+def server() -> Iterator[ModelServer]:
+    with model_server() as running:
+        yield running
+
+
+def settings_for(provider: str, server: ModelServer, tmp_path: Path) -> Settings:
+    return Settings(
+        CHATBOT_STATE_DIR=tmp_path,
+        CHATBOT_MODEL=provider,
+        OPENAI_BASE_URL=f"{server.url}/v1",
+        OPENAI_MODEL="local-model",
+        OLLAMA_HOST=server.url,
+        OLLAMA_MODEL="local-model",
+        MODEL_INPUT_PRICE_PER_MTOK=3,
+        MODEL_OUTPUT_PRICE_PER_MTOK=15,
+        MODEL_RETRY_BASE_SECONDS=0.01,
+        MODEL_RETRY_MAX_SECONDS=0.02,
+        DELTA_MAX_WAIT_MS=0,
+    )
+
+
+async def answer(settings: Settings, content: str) -> tuple[Any, Sender, ConversationStore]:
+    tables = SQLiteTables(":memory:").tables()
+    conversations = ConversationStore(tables.conversations, timedelta(days=1))
+    sender = Sender()
+    engine = ChatbotEngine(
+        conversations=conversations,
+        analytics=AnalyticsRecorder(tables.analytics, timedelta(days=1)),
+        sender=sender,
+        model_for=model_factory(settings),
+        policy=answer_policy(settings),
+    )
+    conversations.add_user_message("s", "m1", content)
+    result = await engine.process_message(
+        EngineRequest(sessionId="s", messageId="m1", connectionId="c")
+    )
+    return result, sender, conversations
+
+
+@pytest.mark.parametrize("provider", ["openai", "ollama"])
+async def test_a_local_model_server_answers_through_strands_provider(
+    provider: str, server: ModelServer, tmp_path: Path
+) -> None:
+    settings = settings_for(provider, server, tmp_path)
+    result, sender, _ = await answer(settings, "Where does the answer come from?")
+    assert result is not None and result.content == ANSWER
+    deltas = [f for f in sender.frames if f["type"] == "delta"]
+    assert len(deltas) == 7 and "".join(d["content"] for d in deltas) == ANSWER
+    final = sender.frames[-1]
+    assert final["type"] == "message" and final["content"] == ANSWER
+    usage = final["usage"]
+    assert (usage["inputTokens"], usage["outputTokens"]) == (PROMPT_TOKENS, COMPLETION_TOKENS)
+    assert usage["costUsd"] == pytest.approx((42 * 3 + 7 * 15) / 1e6)
+    [request] = server.requests
+    body = request["body"]
+    assert body["model"] == "local-model" and body["stream"] is True
+    assert "Where does the answer come from?" in json.dumps(body["messages"])
+
+
+async def test_a_busy_server_is_retried_until_it_answers(
+    server: ModelServer, tmp_path: Path
+) -> None:
+    server.failures = [429, 503]
+    result, sender, _ = await answer(settings_for("openai", server, tmp_path), "hello")
+    assert result is not None and result.content == ANSWER
+    assert len(server.requests) == 3
+    assert [f["type"] for f in sender.frames].count("error") == 0
+
+
+async def test_a_server_that_stays_down_is_model_unavailable_and_the_question_is_kept(
+    server: ModelServer, tmp_path: Path
+) -> None:
+    server.failures = [503] * 10
+    result, sender, conversations = await answer(settings_for("openai", server, tmp_path), "hi")
+    assert result is None
+    assert len(server.requests) == 4  # MODEL_MAX_ATTEMPTS' default
+    [error] = sender.frames
+    assert (error["code"], error["retryable"]) == ("MODEL_UNAVAILABLE", True)
+    stored = conversations.get("s", "m1", "user")
+    assert stored is not None and stored.status == "failed" and stored.content == "hi"
