@@ -120,6 +120,14 @@ class ChatbotStack(Stack):
                 "MCP_TRANSPORT": "lambda",
                 "MCP_SERVER_LAMBDA_ARN": mcp.function.function_arn,
                 **search_environment,
+                **(
+                    {
+                        "BEDROCK_GUARDRAIL_ID": settings.bedrock_guardrail_id,
+                        "BEDROCK_GUARDRAIL_VERSION": settings.bedrock_guardrail_version,
+                    }
+                    if settings.bedrock_guardrail_id
+                    else {}
+                ),
             },
             log_retention=log_retention,
             memory_size=1024,
@@ -214,6 +222,19 @@ class ChatbotStack(Stack):
                 *inference_arns(self, settings.embedding_model_id),
             ],
         )
+        if settings.bedrock_guardrail_id:
+            # Converse calls with a guardrail need ApplyGuardrail on that guardrail.
+            iam.Grant.add_to_principal(
+                grantee=engine.role,
+                actions=["bedrock:ApplyGuardrail"],
+                resource_arns=[
+                    self.format_arn(
+                        service="bedrock",
+                        resource="guardrail",
+                        resource_name=settings.bedrock_guardrail_id,
+                    )
+                ],
+            )
         _grant_invoke(engine.role, mcp.function.function_arn)
         search.grant_read(engine.role)
         api.grant_manage_connections(engine.role, ("POST",))

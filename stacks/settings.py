@@ -23,6 +23,10 @@ DEFAULTS: dict[str, Any] = {
     # IAM role or user ARNs (comma-separated) that run `chatbot ingest` against the deployed
     # collection: they get write access in its data access policy. Empty: nobody but the stack.
     "ingestPrincipalArns": "",
+    # An Amazon Bedrock guardrail (its id, and the version to apply) on every Claude call.
+    # Empty: none. The engine may apply this guardrail and no other.
+    "bedrockGuardrailId": "",
+    "bedrockGuardrailVersion": "DRAFT",
 }
 
 
@@ -40,6 +44,8 @@ class DeploySettings:
     alarm_email: str
     rate_limit_per_minute: int
     ingest_principal_arns: str
+    bedrock_guardrail_id: str
+    bedrock_guardrail_version: str
 
     @classmethod
     def from_context(cls, node: Node) -> DeploySettings:

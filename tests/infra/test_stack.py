@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chatbot.protocol import ACTIONS
 from chatbot.tables import ALL_TABLES
-from tests.infra.conftest import Synthesized
+from tests.infra.conftest import Synthesized, synthesize
 
 HANDLERS = {
     "websocket": "chatbot.handlers.websocket.handler",
@@ -352,3 +353,21 @@ def test_no_function_is_allowed_anything_on_every_resource(
 ) -> None:
     for action, resources in permissions(synthesized, name).items():
         assert "*" not in resources, action
+
+
+def test_a_guardrail_reaches_the_engine_with_leave_to_apply_it_and_no_other(
+    tmp_path: Path,
+) -> None:
+    guarded = synthesize(
+        {"bedrockGuardrailId": "gr7abc", "bedrockGuardrailVersion": "3"}, tmp_path
+    )  # raises on any cdk-nag finding
+    _, resource = function(guarded, "engine")
+    variables = resource["Properties"]["Environment"]["Variables"]
+    assert (variables["BEDROCK_GUARDRAIL_ID"], variables["BEDROCK_GUARDRAIL_VERSION"]) == (
+        "gr7abc",
+        "3",
+    )
+    assert permissions(guarded, "engine")["bedrock:ApplyGuardrail"] == {
+        "arn:Ref:AWS::Partition:bedrock:Ref:AWS::Region:Ref:AWS::AccountId:guardrail/gr7abc"
+    }
+    assert not any("ApplyGuardrail" in action for action in permissions(guarded, "mcp"))
