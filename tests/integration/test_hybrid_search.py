@@ -117,6 +117,16 @@ def test_hybrid_ranks_a_chunk_found_by_both_searches_above_ones_found_by_either(
     assert found[1].score == found[2].score == pytest.approx(1 / (RRF_K + 1))
 
 
+def test_hybrid_weights_let_the_vector_ranking_lead(index: SQLiteDocumentIndex) -> None:
+    # "keyword-only" has no vector: only its keyword rank speaks for it. At equal weights it
+    # ranks above chunks only the vector search found; weighted 1 : 0.1, below all of them.
+    equal = ids(index.search_hybrid("car repair", limit=10))
+    weighted = ids(index.search_hybrid("car repair", limit=10, weights=(1.0, 0.1)))
+    assert equal[-1] != "keyword-only"
+    assert weighted[-1] == "keyword-only"
+    assert sorted(weighted) == sorted(equal)
+
+
 def test_vector_min_score_drops_chunks_below_the_cosine(index: SQLiteDocumentIndex) -> None:
     found = index.search_vector("car repair", limit=10, min_score=0.5)
     assert ids(found) == ["vector-only", "both"]

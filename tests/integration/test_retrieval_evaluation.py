@@ -28,7 +28,9 @@ from chatbot.evaluation.retrieval import (
     Bm25Reference,
     append_result,
     evaluate,
+    hybrid_name,
     main,
+    parse_hybrid_weights,
 )
 
 
@@ -180,3 +182,21 @@ def test_the_command_refuses_a_missing_dataset(
 ) -> None:
     assert main(["--keyword-only", "--data", str(tmp_path / "absent")]) == 2
     assert "cannot read the dataset" in capsys.readouterr().err
+
+
+def test_hybrid_weights_parse_as_vector_keyword_pairs() -> None:
+    assert parse_hybrid_weights("1:1, 1:0.5") == [(1.0, 1.0), (1.0, 0.5)]
+    for bad in ("1", "1:-1", "0:0", "a:1"):
+        with pytest.raises(ValueError, match=r"VECTOR:KEYWORD|weights must be"):
+            parse_hybrid_weights(bad)
+
+
+def test_each_hybrid_weighting_is_scored_on_its_own_row(faq_subset: RetrievalDataset) -> None:
+    small = RetrievalDataset(
+        "faq-small", faq_subset.passages[:300], faq_subset.queries[:5], faq_subset.qrels
+    )
+    report = evaluate(small, HashedWords(), hybrid_weights=[(1.0, 1.0), (1.0, 0.0)])
+
+    assert report.result(hybrid_name((1.0, 1.0))).system == OUR_HYBRID
+    # Keyword weight 0: the fusion keeps the vector ranking's order.
+    assert report.result(hybrid_name((1.0, 0.0))).ndcg == report.result(OUR_VECTOR).ndcg

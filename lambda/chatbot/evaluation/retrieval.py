@@ -7,11 +7,16 @@ product over the very vectors our index stores) for vector search, so a gap betw
 and its reference is ours to explain.
 
     python -m chatbot.evaluation.retrieval [--data DIR] [--limit-queries N] [--output FILE]
+        [--hybrid-weights 1:1,1:0.5,...]
+
+``--hybrid-weights`` adds one hybrid row per (vector:keyword) pair of RRF weights, k fixed at
+``chatbot.rank_fusion.RRF_K``; the default is the index's own weighting alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import sys
@@ -39,6 +44,7 @@ from chatbot.evaluation.dataset import (
     load_dataset,
 )
 from chatbot.evaluation.metrics import mean, ndcg_at_k, recall_at_k
+from chatbot.rank_fusion import HYBRID_WEIGHTS
 from chatbot.records import DocumentChunk
 
 CUTOFF: Final = 10
@@ -101,6 +107,34 @@ REFERENCE_VECTOR: Final = "vector: reference (exact cosine, NumPy)"
 OUR_KEYWORD: Final = "keyword: ours (SQLite FTS5 bm25)"
 REFERENCE_KEYWORD: Final = f"keyword: reference (bm25s {bm25s.__version__} BM25)"
 OUR_HYBRID: Final = "hybrid: ours (RRF of vector and keyword)"
+
+# (vector, keyword) RRF weights.
+HybridWeights = tuple[float, float]
+
+
+def hybrid_name(weights: HybridWeights) -> str:
+    """The report's name of a hybrid run: plain ``OUR_HYBRID`` for equal weights."""
+    vector, keyword = weights
+    if vector == keyword:
+        return OUR_HYBRID
+    return f"hybrid: ours (weighted RRF, vector {vector:g} : keyword {keyword:g})"
+
+
+def parse_hybrid_weights(text: str) -> list[HybridWeights]:
+    """``"1:1,1:0.5"`` -> [(1.0, 1.0), (1.0, 0.5)]; ``ValueError`` on anything else."""
+    pairs: list[HybridWeights] = []
+    for item in text.split(","):
+        vector, colon, keyword = item.strip().partition(":")
+        if not colon:
+            raise ValueError(f"expected VECTOR:KEYWORD, not {item.strip()!r}")
+        try:
+            pair = (float(vector), float(keyword))
+        except ValueError:
+            raise ValueError(f"expected VECTOR:KEYWORD numbers, not {item.strip()!r}") from None
+        if not all(math.isfinite(w) and w >= 0 for w in pair) or pair == (0.0, 0.0):
+            raise ValueError(f"weights must be finite, at least 0 and not both 0: {item!r}")
+        pairs.append(pair)
+    return pairs
 
 
 def embedding_text(passage: Passage) -> str:
@@ -228,10 +262,12 @@ def evaluate(
     embeddings: Embeddings | None,
     *,
     progress: Progress = lambda _: None,
+    hybrid_weights: Sequence[HybridWeights] = (HYBRID_WEIGHTS,),
 ) -> RetrievalReport:
     """Index ``dataset`` into a fresh SQLite index in a temporary directory, run every system.
 
-    Without ``embeddings`` only keyword search and its reference run.
+    Without ``embeddings`` only keyword search and its reference run. One hybrid row per
+    ``hybrid_weights`` pair.
     """
     model = RememberedQueries(embeddings) if embeddings is not None else None
     with tempfile.TemporaryDirectory(prefix="retrieval-eval-") as directory:
@@ -271,7 +307,14 @@ def evaluate(
                 ],
             )
             if model is not None:
-                results += _run(dataset, progress, [(OUR_HYBRID, _ids_of(index.search_hybrid))])
+                results += _run(
+                    dataset,
+                    progress,
+                    [
+                        (hybrid_name(weights), _hybrid_ranker(index, weights))
+                        for weights in hybrid_weights
+                    ],
+                )
         finally:
             index.close()
     return RetrievalReport(
@@ -290,6 +333,13 @@ def _ids_of(search: Callable[..., list[DocumentChunk]]) -> Ranker:
 
     def rank(query: str, limit: int) -> list[str]:
         return [chunk.id for chunk in search(query, limit=limit)]
+
+    return rank
+
+
+def _hybrid_ranker(index: SQLiteDocumentIndex, weights: HybridWeights) -> Ranker:
+    def rank(query: str, limit: int) -> list[str]:
+        return [chunk.id for chunk in index.search_hybrid(query, limit=limit, weights=weights)]
 
     return rank
 
@@ -339,6 +389,14 @@ def main(
     parser.add_argument(
         "--keyword-only", action="store_true", help="no embeddings: keyword search only"
     )
+    parser.add_argument(
+        "--hybrid-weights",
+        type=_weights_argument,
+        default=[HYBRID_WEIGHTS],
+        metavar="V:K,...",
+        help="RRF weights of the vector and keyword rankings, one hybrid row per pair "
+        f"(default {HYBRID_WEIGHTS[0]:g}:{HYBRID_WEIGHTS[1]:g})",
+    )
     options = parser.parse_args(argv)
     try:
         dataset = load_dataset(options.data)
@@ -353,7 +411,7 @@ def main(
 
     try:
         model = None if options.keyword_only else (embeddings or LocalEmbeddings)()
-        report = evaluate(dataset, model, progress=progress)
+        report = evaluate(dataset, model, progress=progress, hybrid_weights=options.hybrid_weights)
     except ModelUnavailableError as error:
         sys.stderr.write(f"{error} (or run with --keyword-only)\n")
         return 2
@@ -361,6 +419,13 @@ def main(
     if options.output is not None:
         append_result(report, options.output)
     return 0
+
+
+def _weights_argument(text: str) -> list[HybridWeights]:
+    try:
+        return parse_hybrid_weights(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 if __name__ == "__main__":

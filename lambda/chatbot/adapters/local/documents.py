@@ -40,7 +40,7 @@ import numpy.typing as npt
 from chatbot.adapters.local.sqlite_connection import SharedConnection
 from chatbot.adapters.local.vector_matrix import VECTOR_DTYPE, VectorMatrix, encode_vector, top
 from chatbot.embeddings import Embeddings
-from chatbot.rank_fusion import FUSION_WINDOW, fuse_chunks
+from chatbot.rank_fusion import FUSION_WINDOW, HYBRID_WEIGHTS, fuse_chunks
 from chatbot.records import DocumentChunk
 
 # A title match counts twice a content match: a chunk of a document titled after the query
@@ -260,12 +260,18 @@ class SQLiteDocumentIndex:
             return _chunks_at(connection, vectors.rowids[best], cosines[best])
 
     def search_hybrid(
-        self, query: str, *, limit: int, min_score: float | None = None
+        self,
+        query: str,
+        *,
+        limit: int,
+        min_score: float | None = None,
+        weights: tuple[float, float] = HYBRID_WEIGHTS,
     ) -> list[DocumentChunk]:
         """Vector and keyword rankings fused by RRF; score = the fused score.
 
         ``min_score`` is a cosine threshold applied before fusion to both rankings' chunks
         (see the module docstring); the fused scores themselves are not thresholded.
+        ``weights`` are the (vector, keyword) rankings' RRF weights (``chatbot.rank_fusion``).
         """
         _check_limit(limit)
         window = max(limit, FUSION_WINDOW)
@@ -283,7 +289,9 @@ class SQLiteDocumentIndex:
                 for pair, cosine in zip(keyword, keyword_cosines, strict=True)
                 if cosine >= min_score
             ]
-        return fuse_chunks([semantic, [chunk for _, chunk in keyword]], limit=limit)
+        return fuse_chunks(
+            [semantic, [chunk for _, chunk in keyword]], limit=limit, weights=weights
+        )
 
     def close(self) -> None:
         self._connection.close()
