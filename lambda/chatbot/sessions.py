@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
@@ -29,6 +30,35 @@ logger = Logger(service="chatbot", child=True)
 Clock = Callable[[], datetime]
 # API Gateway drops a connection after two hours whatever happens; keep its binding a bit longer.
 CONNECTION_TTL = timedelta(hours=3)
+
+
+# Seconds a cleanup run may still use; it stops, to resume next run, when this reaches 0.
+TimeLeft = Callable[[], float]
+
+
+def time_budget(seconds: float, monotonic: Callable[[], float] = time.monotonic) -> TimeLeft:
+    """A ``TimeLeft`` that runs out ``seconds`` from now (the local runs' stand-in for Lambda's)."""
+    end = monotonic() + seconds
+    return lambda: end - monotonic()
+
+
+@dataclass
+class CleanupReport:
+    """What one cleanup run did."""
+
+    closed: int = 0
+    # Found idle in the index but active again (or closed by another run) when closing.
+    skipped: int = 0
+    # Connections closed through the sender (or, with no sender, bindings removed).
+    connections_closed: int = 0
+    # Connections the sender found already gone; their bindings are removed all the same.
+    connections_gone: int = 0
+    pages: int = 0
+    # True when the run stopped for time: the sessions it did not reach wait for the next run.
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict[str, int | bool]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -194,17 +224,31 @@ class SessionManager:
         return True
 
     def cleanup_inactive_sessions(
-        self, sender: ConnectionSender | None = None, *, page_size: int = 100
-    ) -> int:
-        """Close every session idle past the timeout, oldest first; drop its connections.
+        self,
+        sender: ConnectionSender | None = None,
+        *,
+        page_size: int = 100,
+        time_left: TimeLeft | None = None,
+    ) -> CleanupReport:
+        """Close sessions idle past the timeout, oldest first, and drop their connections.
 
         Reads the sparse ``byActivity`` index (active sessions only), never the whole table.
-        Returns how many sessions it closed.
+        Stops before the next session once ``time_left()`` reaches zero; what it did not
+        reach is still in the index, so the next run resumes there. A closed session leaves
+        the index, and closing is conditional on the session being unchanged since it was
+        read, so no session is closed twice even by overlapping runs.
         """
         cutoff = iso(self._clock() - self._policy.timeout)
-        closed = 0
+        report = CleanupReport()
+
+        def out_of_time() -> bool:
+            return time_left is not None and time_left() <= 0
+
         cursor: str | None = None
         while True:
+            if out_of_time():
+                report.stopped_early = True
+                return report
             page = self._sessions.query(
                 "active",
                 index="byActivity",
@@ -212,16 +256,25 @@ class SessionManager:
                 limit=page_size,
                 cursor=cursor,
             )
+            report.pages += 1
             for item in page.items:
+                if out_of_time():
+                    report.stopped_early = True
+                    return report
                 session = Session.from_item(item)
                 if self.close_session(session, "idle"):
-                    closed += 1
-                    self._drop_connections(session.sessionId, sender)
+                    report.closed += 1
+                    self._drop_connections(session.sessionId, sender, report)
+                else:
+                    # Active again since the index was read, or another run closed it first.
+                    report.skipped += 1
             cursor = page.cursor
             if cursor is None:
-                return closed
+                return report
 
-    def _drop_connections(self, session_id: str, sender: ConnectionSender | None) -> None:
+    def _drop_connections(
+        self, session_id: str, sender: ConnectionSender | None, report: CleanupReport
+    ) -> None:
         page = self._connections.query(session_id, index="bySession")
         for item in page.items:
             connection_id = item["connectionId"]
@@ -229,5 +282,10 @@ class SessionManager:
                 try:
                     sender.delete(connection_id)
                 except ConnectionGoneError:
+                    report.connections_gone += 1
                     logger.debug("connection already gone", extra={"connectionId": connection_id})
+                else:
+                    report.connections_closed += 1
+            else:
+                report.connections_closed += 1
             self._connections.delete({"connectionId": connection_id})

@@ -72,7 +72,10 @@ def test_cleanup_closes_only_sessions_idle_past_the_timeout_and_drops_their_conn
     sessions.bind_connection("conn-busy", busy.sessionId, resumed=False)
     clock.advance(minutes=11)
 
-    assert sessions.cleanup_inactive_sessions(sender, page_size=1) == 1
+    report = sessions.cleanup_inactive_sessions(sender, page_size=1)
+
+    assert (report.closed, report.connections_closed, report.connections_gone) == (1, 1, 1)
+    assert not report.stopped_early
 
     closed = sessions.get_session(idle.sessionId)
     assert closed is not None and not closed.isActive and closed.closedReason == "idle"
@@ -85,7 +88,7 @@ def test_cleanup_closes_only_sessions_idle_past_the_timeout_and_drops_their_conn
     assert tables.connections.get({"connectionId": "conn-busy"}) is not None
     [event] = events_of(tables, "2026-11-24", "session_closed")
     assert event["details"] == {"reason": "idle", "lastActivity": idle.lastActivity}
-    assert sessions.cleanup_inactive_sessions(sender) == 0
+    assert sessions.cleanup_inactive_sessions(sender).closed == 0
 
 
 def test_cleanup_does_not_close_a_session_that_became_active_after_it_was_read(
@@ -104,5 +107,6 @@ def test_many_idle_sessions_are_closed_across_pages(
 ) -> None:
     created = [sessions.create_session() for _ in range(25)]
     clock.advance(hours=1)
-    assert sessions.cleanup_inactive_sessions(page_size=7) == 25
+    report = sessions.cleanup_inactive_sessions(page_size=7)
+    assert (report.closed, report.pages) == (25, 4)
     assert all(not s.isActive for s in (sessions.get_session(c.sessionId) for c in created) if s)

@@ -33,8 +33,10 @@ from chatbot.engine.engine import ChatbotEngine, ModelFactory
 from chatbot.engine.factory import build_engine
 from chatbot.handlers import engine as engine_handler
 from chatbot.handlers import websocket as websocket_handler
+from chatbot.handlers.cleanup import run_cleanup
 from chatbot.ports import ConnectionGoneError, ConnectionSender, EngineInvoker, EngineRequest
 from chatbot.runtime import Runtime, build_chat_service, runtime_from_settings
+from chatbot.sessions import CleanupReport, time_budget
 
 logger = Logger(service="chatbot", child=True)
 
@@ -42,6 +44,8 @@ logger = Logger(service="chatbot", child=True)
 # keeps its connection; only frames past this hard cap close the socket (code 1009).
 HARD_FRAME_CAP = 1024 * 1024
 POST_TIMEOUT_SECONDS = 10
+# Most of a worker thread one cleanup tick may hold; the rest waits for the next tick.
+LOCAL_CLEANUP_BUDGET_SECONDS = 10.0
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
@@ -73,7 +77,7 @@ class LocalGateway:
         web_dir: Path | None = None,
         workers: int = 64,
         cleanup_interval_seconds: float | None = 60.0,
-        cleanup: Callable[[ConnectionSender], int] | None = None,
+        cleanup: Callable[[ConnectionSender], CleanupReport] | None = None,
         runtime: Runtime | None = None,
     ) -> None:
         """``service_factory(sender, invoker)`` and ``engine_factory(sender)`` build the
@@ -273,9 +277,8 @@ class LocalGateway:
         while True:
             await asyncio.sleep(self._cleanup_interval)
             try:
-                closed = await self._run_in_worker(self._cleanup, self)
-                if closed:
-                    logger.info("idle sessions closed", extra={"count": closed})
+                # run_cleanup logs what it did; a run cut short resumes on the next tick.
+                await self._run_in_worker(self._cleanup, self)
             except Exception:
                 logger.exception("session cleanup failed")
 
@@ -323,7 +326,10 @@ def local_gateway(
         host=host,
         port=port,
         web_dir=web_dir,
-        cleanup=lambda sender: runtime.sessions.cleanup_inactive_sessions(sender),
+        # The Lambda's cleanup code, with a time budget in place of the Lambda's remaining time.
+        cleanup=lambda sender: run_cleanup(
+            runtime.sessions, sender, time_budget(LOCAL_CLEANUP_BUDGET_SECONDS)
+        ),
         cleanup_interval_seconds=cleanup_interval_seconds,
         runtime=runtime,
     )
