@@ -33,3 +33,12 @@ async def test_the_same_question_gets_the_same_answer() -> None:
         return str(await agent.invoke_async("same question")).strip()
 
     assert await ask() == await ask()
+
+
+async def test_as_the_router_it_replies_with_the_one_word_the_keyword_rules_give() -> None:
+    agent = Agent(model=OfflineModel(route="router"), callback_handler=None)
+    replies = [
+        str(await agent.invoke_async(message)).strip()
+        for message in ("search the documents for refund policy", "Hello!")
+    ]
+    assert replies == ["tools", "general"]

@@ -25,10 +25,14 @@ from chatbot.engine.offline_intents import (
     tool_result_payload,
 )
 from chatbot.engine.rag import parse_grounded_prompt
+from chatbot.engine.router import ROUTE_LABELS, determine_query_type
 
 T = TypeVar("T", bound=BaseModel)
 
 _WORDS_PER_DELTA = 4
+
+# The route that makes the offline model a classifier: it names the route of the message.
+ROUTER = "router"
 
 _PATH_NOTES = {
     "rag": (
@@ -47,7 +51,11 @@ _PATH_NOTES = {
 
 
 class OfflineModel(Model):
-    """Deterministic answers for running and testing without a model service."""
+    """Deterministic answers for running and testing without a model service.
+
+    With ``route="router"`` it is the router's classifier: it replies with the one word naming
+    the route the keyword rules give the last user message.
+    """
 
     def __init__(self, *, route: str = "general") -> None:
         self._config: dict[str, Any] = {"model_id": "offline", "route": route}
@@ -91,7 +99,9 @@ class OfflineModel(Model):
         **kwargs: Any,
     ) -> AsyncIterable[StreamEvent]:
         results = _tool_results(messages)
-        if results:
+        if self._config.get("route") == ROUTER:
+            answer = ROUTE_LABELS[determine_query_type(_last_user_text(messages))]
+        elif results:
             answer = _describe_tool_results(messages, results)
         else:
             available = {spec["name"] for spec in tool_specs or []}

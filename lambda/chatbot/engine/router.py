@@ -1,10 +1,22 @@
-"""Query routing: which of the three paths (rag, general, mcp_tool) answers a message."""
+"""Keyword routing rules: which of the three paths (rag, general, mcp_tool) answers a message.
+
+The last resort of the semantic router (``chatbot.engine.semantic_router``), and what the offline
+model answers when asked to classify.
+"""
 
 from __future__ import annotations
 
 import re
 
 from chatbot.records import QueryType
+
+# The word for each route when a model is asked to classify a message (and the offline model's
+# reply): plainer to a language model than the routes' own names.
+ROUTE_LABELS: dict[QueryType, str] = {
+    QueryType.RAG: "documents",
+    QueryType.GENERAL: "general",
+    QueryType.MCP_TOOL: "tools",
+}
 
 # Requests to act on records, or to run a search explicitly: the tools path.
 _TOOL_PATTERNS = (
