@@ -237,3 +237,30 @@ async def test_an_answer_finished_after_a_reconnect_reaches_the_new_connection(
     [(connection_id, data)] = sender.posted
     assert connection_id == "new"
     assert json.loads(data)["content"] == "worth the wait"
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+async def test_logs_carry_what_the_user_wrote_only_where_configuration_allows(
+    conversations: ConversationStore,
+    analytics: AnalyticsRecorder,
+    sender: RecordingSender,
+    caplog: pytest.LogCaptureFixture,
+    allowed: bool,
+) -> None:
+    from chatbot.engine.engine import AnswerPolicy
+
+    secret = "my account number is 4242-1111"
+    engine = ChatbotEngine(
+        conversations=conversations,
+        analytics=analytics,
+        sender=sender,
+        model_for=scripted(ScriptedModel([ValueError(f"cannot parse {secret!r}")])),
+        policy=AnswerPolicy(log_user_content=allowed),
+    )
+    caplog.set_level("DEBUG")
+    assert await engine.process_message(ask(conversations, "m1", secret)) is None
+    # Everything a log line carries: its message and every extra field.
+    logged = "\n".join(str(vars(record)) for record in caplog.records)
+    [failed] = [r for r in caplog.records if r.getMessage() == "answer failed"]
+    assert vars(failed)["code"] == "MODEL_UNAVAILABLE" and vars(failed)["error"] == "ValueError"
+    assert (secret in logged) is allowed

@@ -175,7 +175,8 @@ class ChatbotEngine:
                     "messageId": message_id,
                     "queryType": query_type.value,
                     "code": failure.code.value,
-                    "error": type(error).__name__,
+                    # The underlying failure's kind (the model client's exception).
+                    "error": type(error.__cause__ or error).__name__,
                     # Exception texts can quote what the user wrote (a validation error, a
                     # guardrail's reason): logged only where configuration allows it.
                     **({"detail": str(error)} if self._policy.log_user_content else {}),
