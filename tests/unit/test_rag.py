@@ -129,3 +129,37 @@ async def test_the_model_sees_the_sources_in_its_prompt(
     prompt = model.calls[0][-1]["content"][0]["text"]
     assert prompt.startswith("Sources:") and "[1] (docs/refunds.md)" in prompt
     assert QueryType.RAG.value == json.loads(sender.posted[-1][1])["queryType"]
+
+
+async def test_a_short_follow_up_stays_on_the_documents_and_is_searched_with_its_question(
+    conversations: ConversationStore, analytics: AnalyticsRecorder, sender: RecordingSender
+) -> None:
+    search = FixedSearch(CHUNKS)
+    chatbot = engine(conversations, analytics, sender, search)
+    conversations.add_user_message("s", "m1", "According to the docs, when are refunds paid?")
+    await chatbot.process_message(EngineRequest(sessionId="s", messageId="m1", connectionId="c"))
+    conversations.add_user_message("s", "m2", "And how do I start one?")
+    answer = await chatbot.process_message(
+        EngineRequest(sessionId="s", messageId="m2", connectionId="c")
+    )
+    assert answer is not None and answer.queryType is QueryType.RAG
+    assert search.queries[-1] == (
+        "According to the docs, when are refunds paid? And how do I start one?",
+        4,
+    )
+    assert "Contact support to start a refund. [1]" in answer.content
+
+
+async def test_a_new_question_after_a_document_answer_is_not_treated_as_a_follow_up(
+    conversations: ConversationStore, analytics: AnalyticsRecorder, sender: RecordingSender
+) -> None:
+    search = FixedSearch(CHUNKS)
+    chatbot = engine(conversations, analytics, sender, search)
+    conversations.add_user_message("s", "m1", "According to the docs, when are refunds paid?")
+    await chatbot.process_message(EngineRequest(sessionId="s", messageId="m1", connectionId="c"))
+    conversations.add_user_message("s", "m2", "Write me a haiku about autumn leaves")
+    answer = await chatbot.process_message(
+        EngineRequest(sessionId="s", messageId="m2", connectionId="c")
+    )
+    assert answer is not None and answer.queryType is QueryType.GENERAL
+    assert len(search.queries) == 1

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from strands.types.content import Message, Messages
 
+from chatbot.records import QueryType
+
 CHARS_PER_TOKEN = 4
 # The summary names the dropped questions, newest first, each cut to this many characters,
 # and stops at SUMMARY_MAX_CHARS in all.
@@ -28,6 +30,8 @@ def estimate_tokens(text: str) -> int:
 class Turn:
     question: str
     answer: str
+    # The path that answered it, where known.
+    query_type: QueryType | None = None
 
     @property
     def tokens(self) -> int:
@@ -44,8 +48,10 @@ class Context:
     kept_turns: int
     dropped_turns: int
     tokens: int
-    # The user's previous question, kept in context or not: what a follow-up refers to.
+    # The user's previous question, kept in context or not, and the path that answered it:
+    # what a follow-up refers to.
     last_question: str | None = None
+    last_query_type: QueryType | None = None
 
 
 def fit_to_budget(turns: list[Turn], budget: int) -> Context:
@@ -73,6 +79,7 @@ def fit_to_budget(turns: list[Turn], budget: int) -> Context:
         dropped_turns=len(dropped),
         tokens=used,
         last_question=turns[-1].question if turns else None,
+        last_query_type=turns[-1].query_type if turns else None,
     )
 
 

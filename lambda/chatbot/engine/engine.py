@@ -19,7 +19,14 @@ from chatbot.documents import DocumentSearch
 from chatbot.engine.context import Context, Turn, fit_to_budget
 from chatbot.engine.offline_model import split_into_deltas
 from chatbot.engine.pricing import FREE, Price
-from chatbot.engine.rag import NOTHING_FOUND, citations, grounded_prompt, search_query, sources_of
+from chatbot.engine.rag import (
+    NOTHING_FOUND,
+    citations,
+    grounded_prompt,
+    is_follow_up,
+    search_query,
+    sources_of,
+)
 from chatbot.engine.retry import DeadlineRetryStrategy, RetryPolicy
 from chatbot.engine.router import determine_query_type
 from chatbot.engine.streaming import DeltaStream, StreamingPolicy
@@ -140,6 +147,18 @@ class ChatbotEngine:
     def determine_query_type(self, message: str) -> QueryType:
         return determine_query_type(message)
 
+    def _route(self, message: str, context: Context) -> QueryType:
+        """The path for ``message``; a short follow-up stays on the documents path when the
+        question before it was answered from the documents."""
+        query_type = self.determine_query_type(message)
+        if (
+            query_type is QueryType.GENERAL
+            and context.last_query_type is QueryType.RAG
+            and is_follow_up(message)
+        ):
+            return QueryType.RAG
+        return query_type
+
     async def process_message(
         self, request: EngineRequest, *, deadline: float | None = None
     ) -> ConversationRecord | None:
@@ -164,9 +183,12 @@ class ChatbotEngine:
             logger.info(
                 "question", extra={"messageId": message_id, "content": user_message.content}
             )
-        query_type = self.determine_query_type(user_message.content)
+        context = self._context(user_message)
+        query_type = self._route(user_message.content, context)
         try:
-            answer = await self._answer(request, user_message, query_type, started, deadline)
+            answer = await self._answer(
+                request, user_message, query_type, context, started, deadline
+            )
         except Exception as error:
             failure = as_chatbot_error(error)
             logger.warning(
@@ -209,6 +231,7 @@ class ChatbotEngine:
         request: EngineRequest,
         user_message: ConversationRecord,
         query_type: QueryType,
+        context: Context,
         started: float,
         deadline: float,
     ) -> ConversationRecord:
@@ -218,7 +241,6 @@ class ChatbotEngine:
         )
         usage = Usage()
         final_text = ""
-        context = self._context(user_message)
         chunks: list[DocumentChunk] = []
         if query_type is QueryType.RAG:
             chunks = self._retrieve(search_query(user_message.content, context.last_question))
@@ -342,7 +364,7 @@ class ChatbotEngine:
             answer = answers.get(record.messageId)
             if answer is None:
                 continue  # unanswered (failed or in flight): would break the turn order
-            turns.append(Turn(record.content, answer.content))
+            turns.append(Turn(record.content, answer.content, answer.queryType))
         return fit_to_budget(turns[-turns_wanted:], self._policy.context_token_budget)
 
     def _deliver(self, request: EngineRequest, frame: ServerFrame) -> None:

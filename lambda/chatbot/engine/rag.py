@@ -29,15 +29,15 @@ _REFERRING_WORDS = re.compile(
 )
 
 
+def is_follow_up(question: str) -> bool:
+    """Whether ``question`` is a short one that leans on the one before it."""
+    return len(question.split()) <= FOLLOW_UP_MAX_WORDS and bool(_REFERRING_WORDS.search(question))
+
+
 def search_query(question: str, previous_question: str | None) -> str:
     """What to search the documents for: the question, joined by the previous one when the
-    question is a short follow-up that refers back to it."""
-    words = question.split()
-    if (
-        previous_question
-        and len(words) <= FOLLOW_UP_MAX_WORDS
-        and _REFERRING_WORDS.search(question)
-    ):
+    question is a follow-up to it."""
+    if previous_question and is_follow_up(question):
         return f"{previous_question.strip()} {question.strip()}"
     return question
 
