@@ -16,6 +16,7 @@ from strands.types.exceptions import MCPClientInitializationError, ToolProviderE
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.conversations import ConversationStore
 from chatbot.documents import DocumentSearch
+from chatbot.engine.clarify import CLARIFYING_QUESTION, is_unclear
 from chatbot.engine.context import Context, Turn, fit_to_budget
 from chatbot.engine.offline_model import split_into_deltas
 from chatbot.engine.pricing import FREE, Price
@@ -247,6 +248,10 @@ class ChatbotEngine:
         if query_type is QueryType.RAG and not chunks:
             # Nothing relevant: say so plainly instead of letting a model improvise.
             for fragment in split_into_deltas(NOTHING_FOUND):
+                stream.push(fragment)
+        elif is_unclear(user_message.content, has_history=context.last_question is not None):
+            # Nothing to go on: ask, rather than have a model guess what was meant.
+            for fragment in split_into_deltas(CLARIFYING_QUESTION):
                 stream.push(fragment)
         else:
             prompt = (
