@@ -14,7 +14,7 @@ from tests.unit.conftest import RecordingSender
 
 
 @pytest.mark.parametrize(
-    "message", ["What about that?", "why?", "and the other one?", "Can you explain it please", "??"]
+    "message", ["What about that?", "and the other one?", "Can you explain it please", "why those?"]
 )
 def test_messages_that_name_nothing_are_unclear_without_history(message: str) -> None:
     assert is_unclear(message, has_history=False)

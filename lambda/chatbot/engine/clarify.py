@@ -1,10 +1,11 @@
-"""Questions too unclear to answer: the user's words name nothing, and there is no earlier
-turn for them to refer to ("what about that?", "why?", "and the other one?" as an opening
-message). The engine asks what is meant instead of letting a model guess.
+"""Questions too unclear to answer: the user's words point at something ("that", "it", "the
+other one") but name nothing, and there is no earlier turn for them to point at ("what about
+that?", "and the other one?" as an opening message). The engine asks what is meant instead
+of letting a model guess.
 
 Deliberately narrow: one content word is enough to go ahead ("is it raining?" names
-something), and any earlier turn gives the words a referent, so a follow-up is never asked
-to explain itself.
+something), a message that points at nothing is left to the model ("what can you do?"), and
+any earlier turn gives the words a referent, so a follow-up is never asked to explain itself.
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ _EMPTY_WORDS_TEXT = """
     meant go on continue of to in for with at by from as if any some all
 """
 _EMPTY_WORDS = frozenset(_EMPTY_WORDS_TEXT.split())
+_POINTING_WORDS = frozenset(
+    ["this", "that", "these", "those", "it", "its", "they", "them", "one", "ones", "other", "same"]
+)
 _WORD = re.compile(r"[A-Za-z0-9']+")
 
 
 def is_unclear(message: str, *, has_history: bool) -> bool:
-    """Whether ``message`` names nothing and has no earlier turn to lean on."""
+    """Whether ``message`` points at something it does not name, with no earlier turn."""
     if has_history:
         return False
-    words = [word.lower().strip("'") for word in _WORD.findall(message)]
-    return not any(word and word not in _EMPTY_WORDS for word in words)
+    words = {word.lower().strip("'") for word in _WORD.findall(message)} - {""}
+    return bool(words & _POINTING_WORDS) and words <= _EMPTY_WORDS
