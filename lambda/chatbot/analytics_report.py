@@ -1,0 +1,247 @@
+"""Analytics for analysts: read events over a date range and aggregate them by day.
+
+Reads by the table's date partition, or by the ``byType`` index when one event type is asked
+for; never a scan. Printing lives in ``chatbot.analytics_cli``, charts in
+``chatbot.analytics_chart``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from chatbot.tables import SortKeyCondition, Table
+
+Event = dict[str, Any]
+PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Whole UTC days, both ends included."""
+
+    first: date
+    last: date
+
+    def __post_init__(self) -> None:
+        if self.last < self.first:
+            raise ValueError(f"the range ends ({self.last}) before it starts ({self.first})")
+
+    @classmethod
+    def last_days(cls, days: int, today: date) -> DateRange:
+        if days < 1:
+            raise ValueError("--days must be at least 1")
+        return cls(today - timedelta(days=days - 1), today)
+
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+
+def read_events(
+    table: Table,
+    dates: DateRange,
+    *,
+    event_type: str | None = None,
+    session_id: str | None = None,
+    newest_first: bool = False,
+    limit: int | None = None,
+) -> Iterator[Event]:
+    """The events of ``dates`` in time order (or newest first), filtered, at most ``limit``."""
+    if limit is not None and limit < 1:
+        return
+    found = 0
+    source = (
+        _by_type(table, dates, event_type, newest_first)
+        if event_type is not None
+        else _by_day(table, dates, newest_first)
+    )
+    for event in source:
+        if session_id is not None and event.get("sessionId") != session_id:
+            continue
+        yield event
+        found += 1
+        if limit is not None and found >= limit:
+            return
+
+
+def _by_day(table: Table, dates: DateRange, newest_first: bool) -> Iterator[Event]:
+    days = dates.days()
+    for day in reversed(days) if newest_first else days:
+        yield from _pages(table, day.isoformat(), None, None, newest_first)
+
+
+def _by_type(
+    table: Table, dates: DateRange, event_type: str, newest_first: bool
+) -> Iterator[Event]:
+    # Timestamps are ISO 8601 with a Z, so the day's bounds compare as text.
+    window = SortKeyCondition(
+        "between", f"{dates.first.isoformat()}T", f"{dates.last.isoformat()}T99"
+    )
+    yield from _pages(table, event_type, "byType", window, newest_first)
+
+
+def _pages(
+    table: Table,
+    partition: str,
+    index: str | None,
+    sort: SortKeyCondition | None,
+    newest_first: bool,
+) -> Iterator[Event]:
+    cursor: str | None = None
+    while True:
+        page = table.query(
+            partition,
+            index=index,
+            sort=sort,
+            ascending=not newest_first,
+            limit=PAGE_SIZE,
+            cursor=cursor,
+        )
+        yield from page.items
+        cursor = page.cursor
+        if cursor is None:
+            return
+
+
+# --- aggregation -----------------------------------------------------------------------
+
+
+@dataclass
+class ToolFigures:
+    calls: int = 0
+    failures: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+@dataclass
+class DaySummary:
+    """One day's figures (or, for ``total``, the whole range's)."""
+
+    day: str
+    sessions_created: int = 0
+    sessions_closed: int = 0
+    # Distinct sessions with any event that day.
+    active_sessions: int = 0
+    messages: int = 0
+    query_types: Counter[str] = field(default_factory=Counter)
+    routed_by: Counter[str] = field(default_factory=Counter)
+    tools: dict[str, ToolFigures] = field(default_factory=dict)
+    errors: Counter[str] = field(default_factory=Counter)
+    feedback: Counter[str] = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    _session_ids: set[str] = field(default_factory=set, repr=False)
+
+    @property
+    def tool_calls(self) -> int:
+        return sum(tool.calls for tool in self.tools.values())
+
+    @property
+    def tool_failures(self) -> int:
+        return sum(tool.failures for tool in self.tools.values())
+
+    @property
+    def latency_p50_ms(self) -> float | None:
+        return percentile(self.latencies_ms, 50)
+
+    @property
+    def latency_p95_ms(self) -> float | None:
+        return percentile(self.latencies_ms, 95)
+
+    def add(self, event: Event) -> None:
+        details = event.get("details") or {}
+        session_id = event.get("sessionId")
+        if isinstance(session_id, str):
+            self._session_ids.add(session_id)
+            self.active_sessions = len(self._session_ids)
+        match event.get("eventType"):
+            case "session_created":
+                self.sessions_created += 1
+            case "session_closed":
+                self.sessions_closed += 1
+            case "query":
+                self.messages += 1
+                self.query_types[str(details.get("queryType", "unknown"))] += 1
+                if "routedBy" in details:
+                    self.routed_by[str(details["routedBy"])] += 1
+                latency = _number(details.get("latencyMs"))
+                if latency is not None:
+                    self.latencies_ms.append(latency)
+                self.input_tokens += int(_number(details.get("inputTokens")) or 0)
+                self.output_tokens += int(_number(details.get("outputTokens")) or 0)
+                # Events written before costs were estimated carry none: they count as 0.
+                self.cost_usd += _number(details.get("costUsd")) or 0.0
+            case "tool_usage":
+                tool = self.tools.setdefault(str(details.get("tool", "unknown")), ToolFigures())
+                tool.calls += 1
+                if details.get("success") is not True:
+                    tool.failures += 1
+                latency = _number(details.get("latencyMs"))
+                if latency is not None:
+                    tool.latencies_ms.append(latency)
+            case "error":
+                self.errors[str(details.get("code", "unknown"))] += 1
+            case "feedback":
+                self.feedback[str(details.get("rating", "unknown"))] += 1
+
+
+def summarize(events: Iterable[Event], dates: DateRange) -> tuple[list[DaySummary], DaySummary]:
+    """Figures for every day of ``dates`` (days without events included) and for the range."""
+    by_day = {day.isoformat(): DaySummary(day.isoformat()) for day in dates.days()}
+    total = DaySummary(f"{dates.first.isoformat()}..{dates.last.isoformat()}")
+    for event in events:
+        day = by_day.get(str(event.get("date", "")))
+        if day is None:
+            continue
+        day.add(event)
+        total.add(event)
+    return list(by_day.values()), total
+
+
+def percentile(values: list[float], rank: float) -> float | None:
+    """Nearest-rank percentile (a value that occurred), None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = max(1, math.ceil(rank / 100 * len(ordered)))
+    return ordered[position - 1]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+# --- flat rows, for export ---------------------------------------------------------------
+
+# The detail fields analysts filter on most, as columns of their own; ``details`` keeps all.
+DETAIL_COLUMNS = (
+    "queryType",
+    "routedBy",
+    "model",
+    "latencyMs",
+    "inputTokens",
+    "outputTokens",
+    "costUsd",
+    "tool",
+    "success",
+    "code",
+    "rating",
+    "reason",
+)
+EVENT_COLUMNS = ("date", "timestamp", "eventType", "sessionId", "eventId")
+
+
+def flat_row(event: Event) -> dict[str, Any]:
+    details = event.get("details") or {}
+    row: dict[str, Any] = {column: event.get(column) for column in EVENT_COLUMNS}
+    row.update({column: details.get(column) for column in DETAIL_COLUMNS})
+    row["details"] = details
+    return row
