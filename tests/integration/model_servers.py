@@ -1,13 +1,17 @@
-"""Local HTTP servers that speak the streaming chat APIs of OpenAI and Ollama, on a real socket.
+"""A local HTTP server that speaks the streaming chat APIs of OpenAI, Ollama and Amazon
+Bedrock (ConverseStream, in AWS's binary event-stream encoding), on a real socket.
 
-Enough of each API for Strands' own providers to run for real against them: the request is
+Enough of each API for Strands' own providers to run for real against it: the request is
 recorded, the reply streams word by word, and a test can make the next calls fail with an
-HTTP status first (a service that is throttling or down).
+HTTP status first (a service that is throttling or down). Bedrock's client is pointed here
+with AWS_ENDPOINT_URL_BEDROCK_RUNTIME.
 """
 
 from __future__ import annotations
 
+import binascii
 import json
+import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +46,10 @@ def _handler(state: ModelServer) -> type[BaseHTTPRequestHandler]:
                 status = state.failures.pop(0)
                 payload = json.dumps({"error": {"message": "try later", "type": "busy"}}).encode()
                 self.send_response(status)
+                if self.path.endswith("/converse-stream"):
+                    kind = "ThrottlingException" if status == 429 else "ServiceUnavailableException"
+                    self.send_header("x-amzn-ErrorType", kind)
+                    payload = json.dumps({"message": "try later"}).encode()
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -51,6 +59,8 @@ def _handler(state: ModelServer) -> type[BaseHTTPRequestHandler]:
                 self._openai()
             elif self.path == "/api/chat":
                 self._ollama()
+            elif self.path.endswith("/converse-stream"):
+                self._bedrock()
             else:
                 self.send_error(404)
 
@@ -113,7 +123,56 @@ def _handler(state: ModelServer) -> type[BaseHTTPRequestHandler]:
             lines = [line(word, False) for word in WORDS] + [line("", True)]
             self._stream("application/x-ndjson", lines)
 
+        def _bedrock(self) -> None:
+            events: list[tuple[str, dict[str, Any]]] = [("messageStart", {"role": "assistant"})]
+            events += [
+                ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": word}})
+                for word in WORDS
+            ]
+            events += [
+                ("contentBlockStop", {"contentBlockIndex": 0}),
+                ("messageStop", {"stopReason": "end_turn"}),
+                (
+                    "metadata",
+                    {
+                        "usage": {
+                            "inputTokens": PROMPT_TOKENS,
+                            "outputTokens": COMPLETION_TOKENS,
+                            "totalTokens": PROMPT_TOKENS + COMPLETION_TOKENS,
+                        },
+                        "metrics": {"latencyMs": 5},
+                    },
+                ),
+            ]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for name, payload in events:
+                data = event_stream_message(name, json.dumps(payload).encode())
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+
     return Handler
+
+
+def event_stream_message(event_type: str, payload: bytes) -> bytes:
+    """One message of AWS's event-stream encoding: a prelude (total and header lengths, and
+    their CRC32), string headers, the payload, and a CRC32 of all that came before."""
+    headers = b""
+    for name, value in (
+        (":event-type", event_type),
+        (":content-type", "application/json"),
+        (":message-type", "event"),
+    ):
+        encoded = value.encode()
+        headers += bytes([len(name)]) + name.encode() + b"\x07"
+        headers += struct.pack(">H", len(encoded)) + encoded
+    total = 12 + len(headers) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(headers))
+    message = prelude + struct.pack(">I", binascii.crc32(prelude)) + headers + payload
+    return message + struct.pack(">I", binascii.crc32(message))
 
 
 @contextmanager

@@ -1,5 +1,6 @@
-"""Strands' own OpenAI and Ollama providers, chosen by settings, answering through the engine
-from a model server on a real socket: streaming, usage and cost, and retries of a busy server."""
+"""Strands' own Bedrock, OpenAI and Ollama providers, chosen by settings, answering through the
+engine from a model server on a real socket: streaming, usage and cost, retries of a busy
+server, and a server that stays down."""
 
 from __future__ import annotations
 
@@ -40,8 +41,14 @@ class Sender:
 
 
 @pytest.fixture
-def server() -> Iterator[ModelServer]:
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModelServer]:
     with model_server() as running:
+        # Bedrock's client goes to the local server, signing with throwaway credentials.
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", running.url)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
         yield running
 
 
@@ -53,6 +60,9 @@ def settings_for(provider: str, server: ModelServer, tmp_path: Path) -> Settings
         OPENAI_MODEL="local-model",
         OLLAMA_HOST=server.url,
         OLLAMA_MODEL="local-model",
+        BEDROCK_CLAUDE_MODEL="us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        BEDROCK_REGION="us-east-1",
+        BEDROCK_GUARDRAIL_ID="gr-1",
         MODEL_INPUT_PRICE_PER_MTOK=3,
         MODEL_OUTPUT_PRICE_PER_MTOK=15,
         MODEL_RETRY_BASE_SECONDS=0.01,
@@ -79,7 +89,7 @@ async def answer(settings: Settings, content: str) -> tuple[Any, Sender, Convers
     return result, sender, conversations
 
 
-@pytest.mark.parametrize("provider", ["openai", "ollama"])
+@pytest.mark.parametrize("provider", ["bedrock", "openai", "ollama"])
 async def test_a_local_model_server_answers_through_strands_provider(
     provider: str, server: ModelServer, tmp_path: Path
 ) -> None:
@@ -95,25 +105,34 @@ async def test_a_local_model_server_answers_through_strands_provider(
     assert usage["costUsd"] == pytest.approx((42 * 3 + 7 * 15) / 1e6)
     [request] = server.requests
     body = request["body"]
-    assert body["model"] == "local-model" and body["stream"] is True
     assert "Where does the answer come from?" in json.dumps(body["messages"])
+    if provider == "bedrock":
+        assert request["path"] == (
+            "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse-stream"
+        )
+        assert body["guardrailConfig"]["guardrailIdentifier"] == "gr-1"
+        assert body["inferenceConfig"]["maxTokens"] == 2048
+    else:
+        assert body["model"] == "local-model" and body["stream"] is True
 
 
+@pytest.mark.parametrize("provider", ["bedrock", "openai"])
 async def test_a_busy_server_is_retried_until_it_answers(
-    server: ModelServer, tmp_path: Path
+    provider: str, server: ModelServer, tmp_path: Path
 ) -> None:
     server.failures = [429, 503]
-    result, sender, _ = await answer(settings_for("openai", server, tmp_path), "hello")
+    result, sender, _ = await answer(settings_for(provider, server, tmp_path), "hello")
     assert result is not None and result.content == ANSWER
     assert len(server.requests) == 3
     assert [f["type"] for f in sender.frames].count("error") == 0
 
 
+@pytest.mark.parametrize("provider", ["bedrock", "openai"])
 async def test_a_server_that_stays_down_is_model_unavailable_and_the_question_is_kept(
-    server: ModelServer, tmp_path: Path
+    provider: str, server: ModelServer, tmp_path: Path
 ) -> None:
-    server.failures = [503] * 10
-    result, sender, conversations = await answer(settings_for("openai", server, tmp_path), "hi")
+    server.failures = [429] * 10
+    result, sender, conversations = await answer(settings_for(provider, server, tmp_path), "hi")
     assert result is None
     assert len(server.requests) == 4  # MODEL_MAX_ATTEMPTS' default
     [error] = sender.frames
