@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chatbot.adapters.local.documents import ChunkToIndex, SQLiteDocumentIndex
-from chatbot.rank_fusion import RRF_K
+from chatbot.rank_fusion import HYBRID_WEIGHTS, RRF_K
 from chatbot.records import DocumentChunk
 
 # A stand-in for meaning: words the fake model treats as the same, which FTS5 does not.
@@ -110,7 +110,7 @@ def test_keyword_search_finds_exact_words_only(index: SQLiteDocumentIndex) -> No
 def test_hybrid_ranks_a_chunk_found_by_both_searches_above_ones_found_by_either(
     index: SQLiteDocumentIndex,
 ) -> None:
-    found = index.search_hybrid("car repair", limit=3)
+    found = index.search_hybrid("car repair", limit=3, weights=(1.0, 1.0))
     # Each of the others is first in one ranking only; "both" is second in both.
     assert ids(found) == ["both", "keyword-only", "vector-only"]
     assert found[0].score == pytest.approx(2 / (RRF_K + 2))
@@ -120,11 +120,17 @@ def test_hybrid_ranks_a_chunk_found_by_both_searches_above_ones_found_by_either(
 def test_hybrid_weights_let_the_vector_ranking_lead(index: SQLiteDocumentIndex) -> None:
     # "keyword-only" has no vector: only its keyword rank speaks for it. At equal weights it
     # ranks above chunks only the vector search found; weighted 1 : 0.1, below all of them.
-    equal = ids(index.search_hybrid("car repair", limit=10))
+    equal = ids(index.search_hybrid("car repair", limit=10, weights=(1.0, 1.0)))
     weighted = ids(index.search_hybrid("car repair", limit=10, weights=(1.0, 0.1)))
     assert equal[-1] != "keyword-only"
     assert weighted[-1] == "keyword-only"
     assert sorted(weighted) == sorted(equal)
+
+
+def test_hybrid_search_fuses_with_the_default_weights(index: SQLiteDocumentIndex) -> None:
+    assert index.search_hybrid("car repair", limit=10) == index.search_hybrid(
+        "car repair", limit=10, weights=HYBRID_WEIGHTS
+    )
 
 
 def test_vector_min_score_drops_chunks_below_the_cosine(index: SQLiteDocumentIndex) -> None:
