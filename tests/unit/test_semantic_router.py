@@ -9,14 +9,19 @@ from collections.abc import Sequence
 
 import pytest
 
-from chatbot.engine.offline_model import OfflineModel
+from chatbot.config import Settings
+from chatbot.engine.offline_model import ROUTER, OfflineModel
 from chatbot.engine.semantic_router import (
+    DEFAULT_MIN_MARGIN,
+    DEFAULT_MIN_SCORE,
     EXAMPLE_BATCH,
     QueryRouter,
     RouteExamples,
     RouteExamplesError,
+    classifier_model,
     classify_with_model,
     parse_route,
+    router_from_settings,
 )
 from chatbot.records import QueryType
 from tests.conftest import ScriptedModel
@@ -273,3 +278,13 @@ async def test_a_failing_model_is_not_retried_and_its_error_reaches_the_router()
     with pytest.raises(RuntimeError):
         await classify_with_model(model, "hi")
     assert len(model.calls) == 1
+
+
+def test_offline_settings_make_a_router_over_the_local_model_and_the_offline_classifier(
+    settings: Settings,
+) -> None:
+    built = router_from_settings(settings)
+    assert (built.min_score, built.min_margin) == (DEFAULT_MIN_SCORE, DEFAULT_MIN_MARGIN)
+    model = classifier_model(settings)
+    assert isinstance(model, OfflineModel)
+    assert model.get_config()["route"] == ROUTER

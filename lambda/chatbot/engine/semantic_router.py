@@ -279,23 +279,25 @@ def router_from_settings(
     min_margin: float = DEFAULT_MIN_MARGIN,
     classify_seconds: float = DEFAULT_CLASSIFY_SECONDS,
 ) -> QueryRouter:
-    """The configured embeddings, and the configured model as the classifier (offline: the
-    offline model's keyword classification)."""
+    """The configured embeddings, and the configured model as the classifier."""
     from chatbot.embeddings import embeddings_from_settings
-    from chatbot.engine.offline_model import OfflineModel
 
-    model: Model
-    if settings.model_provider == "offline":
-        model = OfflineModel(route="router")
-    else:
-        # Imported here: model_providers imports the engine, which imports this module.
-        from chatbot.engine.model_providers import model_factory
-
-        model = model_factory(settings)(QueryType.GENERAL)
     return QueryRouter(
         embeddings_from_settings(settings),
         min_score=min_score,
         min_margin=min_margin,
-        classify=model_classifier(model),
+        classify=model_classifier(classifier_model(settings)),
         classify_seconds=classify_seconds,
     )
+
+
+def classifier_model(settings: Settings) -> Model:
+    """The configured model; offline, the offline model as a classifier (the keyword rules)."""
+    if settings.model_provider == "offline":
+        from chatbot.engine.offline_model import ROUTER, OfflineModel
+
+        return OfflineModel(route=ROUTER)
+    # Imported here: model_providers imports the engine, which imports this module.
+    from chatbot.engine.model_providers import model_factory
+
+    return model_factory(settings)(QueryType.GENERAL)

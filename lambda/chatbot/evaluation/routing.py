@@ -33,6 +33,7 @@ from chatbot.engine.semantic_router import (
     DEFAULT_MIN_SCORE,
     Classifier,
     QueryRouter,
+    classifier_model,
     model_classifier,
     ranked,
 )
@@ -321,9 +322,8 @@ def _classifier(name: str) -> Classifier | None:
 
         return model_classifier(OfflineModel(route="router"))
     from chatbot.config import Settings
-    from chatbot.engine.model_providers import model_factory
 
-    return model_classifier(model_factory(Settings())(QueryType.GENERAL))
+    return model_classifier(classifier_model(Settings()))
 
 
 def main(
