@@ -149,6 +149,12 @@ class QueryRouter:
         self.min_margin = min_margin
         self._classify = classify
         self._classify_seconds = classify_seconds
+        # Which cached example vectors are this router's: same model, same examples.
+        self._cache_key = (
+            (embeddings.model_id, embeddings.dimensions, self._examples.fingerprint())
+            if embeddings is not None
+            else None
+        )
 
     @property
     def examples(self) -> RouteExamples:
@@ -189,9 +195,9 @@ class QueryRouter:
 
     def example_vectors(self) -> list[tuple[QueryType, list[float]]]:
         """The examples embedded, in batches, on first use; then from the process's cache."""
-        if self._embeddings is None:
+        if self._embeddings is None or self._cache_key is None:
             return []
-        key = (self._embeddings.model_id, self._embeddings.dimensions, self._examples.fingerprint())
+        key = self._cache_key
         with _embedding_examples:
             if key not in _example_vectors:
                 pairs = self._examples.pairs()
