@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,10 +12,13 @@ from pathlib import Path
 import pytest
 
 from chatbot.adapters.aws.tables import DynamoDBTables, create_table
+from chatbot.adapters.local.gateway import _local_cleanup
 from chatbot.adapters.local.tables import SQLiteTables
 from chatbot.analytics import AnalyticsRecorder
+from chatbot.config import Settings
 from chatbot.handlers.cleanup import handle_event
 from chatbot.records import Session
+from chatbot.runtime import runtime_from_settings
 from chatbot.sessions import SessionManager, SessionPolicy
 from chatbot.tables import ALL_TABLES, Tables
 from tests.unit.conftest import FakeClock, RecordingSender
@@ -196,3 +200,21 @@ def test_the_handler_stops_before_the_lambda_timeout_and_reports_counts(world: W
     }
     full = handle_event(world.sessions, world.sender, FakeLambdaContext(300_000))  # type: ignore[arg-type]
     assert (full["closed"], full["connections_closed"], full["stopped_early"]) == (3, 3, False)
+
+
+def test_the_local_gateway_cleanup_also_deletes_expired_rows_from_the_file(
+    settings: Settings,
+) -> None:
+    runtime = runtime_from_settings(settings)
+    expired = {"date": "2020-01-01", "eventId": "old", "eventType": "query", "sessionId": "s"}
+    runtime.tables.analytics.put({**expired, "timestamp": "2020-01-01T00:00:00Z", "ttl": 1})
+    live = runtime.sessions.create_session()
+
+    report = _local_cleanup(runtime)(RecordingSender())
+
+    assert report.closed == 0
+    with sqlite3.connect(settings.sqlite_path) as raw:
+        rows = raw.execute("SELECT pk, sk FROM t_analytics").fetchall()
+        sessions = raw.execute("SELECT pk FROM t_sessions").fetchall()
+    assert ("2020-01-01", "old") not in rows and len(rows) == 1
+    assert sessions == [(live.sessionId,)]

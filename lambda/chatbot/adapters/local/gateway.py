@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from chatbot.adapters.local import events
+from chatbot.adapters.local.tables import SQLiteTable
 from chatbot.chat_service import ChatService
 from chatbot.config import Settings
 from chatbot.engine.engine import ChatbotEngine, ModelFactory
@@ -46,6 +47,8 @@ HARD_FRAME_CAP = 1024 * 1024
 POST_TIMEOUT_SECONDS = 10
 # Most of a worker thread one cleanup tick may hold; the rest waits for the next tick.
 LOCAL_CLEANUP_BUDGET_SECONDS = 10.0
+# Expired rows are invisible at once but stay in the SQLite file until purged.
+LOCAL_PURGE_INTERVAL_SECONDS = 3600.0
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
@@ -309,6 +312,25 @@ def _peer_ip(connection: ServerConnection) -> str:
     return str(address[0]) if address else "127.0.0.1"
 
 
+def _local_cleanup(runtime: Runtime) -> Callable[[ConnectionSender], CleanupReport]:
+    """The Lambda's cleanup code, with a time budget in place of the Lambda's remaining time;
+    then, hourly, what DynamoDB's TTL does in AWS: delete expired rows from the SQLite file."""
+    last_purge = [float("-inf")]
+
+    def cleanup(sender: ConnectionSender) -> CleanupReport:
+        report = run_cleanup(runtime.sessions, sender, time_budget(LOCAL_CLEANUP_BUDGET_SECONDS))
+        if time.monotonic() - last_purge[0] >= LOCAL_PURGE_INTERVAL_SECONDS:
+            last_purge[0] = time.monotonic()
+            tables = runtime.tables
+            stores = (tables.sessions, tables.connections, tables.conversations, tables.analytics)
+            purged = sum(t.purge_expired() for t in stores if isinstance(t, SQLiteTable))
+            if purged:
+                logger.info("expired rows deleted from the local store", extra={"count": purged})
+        return report
+
+    return cleanup
+
+
 def local_gateway(
     settings: Settings,
     *,
@@ -326,10 +348,7 @@ def local_gateway(
         host=host,
         port=port,
         web_dir=web_dir,
-        # The Lambda's cleanup code, with a time budget in place of the Lambda's remaining time.
-        cleanup=lambda sender: run_cleanup(
-            runtime.sessions, sender, time_budget(LOCAL_CLEANUP_BUDGET_SECONDS)
-        ),
+        cleanup=_local_cleanup(runtime),
         cleanup_interval_seconds=cleanup_interval_seconds,
         runtime=runtime,
     )
