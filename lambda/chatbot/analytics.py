@@ -17,7 +17,15 @@ logger = Logger(service="chatbot", child=True)
 
 class AnalyticsRecorder:
     """Writes analytics events. A failed write is logged, never raised: analytics must not
-    cost a user their answer."""
+    cost a user their answer.
+
+    Each event is one unconditional put, written at once: no read, no condition, no batch to
+    flush. It stays synchronous because it is cheap (bench/results/cleanup.md: p50 0.06 ms on
+    SQLite; one PutItem round trip, a few ms, on DynamoDB) and because the engine records its
+    ``query`` and ``error`` events after the final frame is delivered. A buffer written in the
+    background would save those milliseconds only to risk the events: a Lambda is frozen
+    when its handler returns, so every handler would have to flush it first.
+    """
 
     def __init__(
         self,

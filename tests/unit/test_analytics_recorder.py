@@ -1,0 +1,47 @@
+"""Analytics events as stored: day partition, time-ordered ids, TTL; a failed write is no error."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from chatbot.analytics import AnalyticsRecorder
+from chatbot.tables import Table, Tables
+from tests.unit.conftest import FakeClock
+
+
+def test_events_are_stored_by_day_in_time_order_with_their_retention(
+    analytics: AnalyticsRecorder, tables: Tables, clock: FakeClock
+) -> None:
+    first = analytics.record("session_created", "s1", {})
+    clock.advance(seconds=1)
+    second = analytics.record("query", "s1", {"queryType": "rag", "costUsd": 0.002})
+
+    assert first is not None and second is not None
+    stored = tables.analytics.query("2026-11-24").items
+    assert [item["eventType"] for item in stored] == ["session_created", "query"]
+    assert stored[1]["details"] == {"queryType": "rag", "costUsd": 0.002}
+    assert stored[1]["ttl"] == int(clock.time()) + int(timedelta(days=365).total_seconds())
+    by_type = tables.analytics.query("query", index="byType").items
+    assert [item["eventId"] for item in by_type] == [second.eventId]
+    assert second.eventId.startswith("2026-11-24T12:00:01.000000Z#")
+
+
+class FailingTable:
+    def __init__(self, table: Table) -> None:
+        self.spec = table.spec
+
+    def put(self, item: Mapping[str, Any], **_: Any) -> None:
+        raise ConnectionError("the table is unreachable")
+
+
+def test_a_failed_write_is_logged_and_returns_none_instead_of_raising(
+    tables: Tables, clock: FakeClock
+) -> None:
+    recorder = AnalyticsRecorder(
+        FailingTable(tables.analytics),  # type: ignore[arg-type]
+        retention=timedelta(days=1),
+        clock=clock.now,
+    )
+    assert recorder.record("feedback", "s1", {"rating": "up"}) is None
