@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.engine.router import determine_query_type
+from chatbot.engine.router import ROUTE_LABELS, determine_query_type
 from chatbot.records import QueryType
 
 
@@ -38,3 +38,9 @@ def test_questions_about_documents_go_to_rag(message: str) -> None:
 @pytest.mark.parametrize("message", ["Hello!", "What is the capital of France?", "Tell me a joke"])
 def test_everything_else_is_general_conversation(message: str) -> None:
     assert determine_query_type(message) is QueryType.GENERAL
+
+
+def test_every_route_has_one_distinct_word_for_a_model_to_reply_with() -> None:
+    assert set(ROUTE_LABELS) == set(QueryType)
+    assert len(set(ROUTE_LABELS.values())) == len(QueryType)
+    assert all(label.isalpha() and label.islower() for label in ROUTE_LABELS.values())
