@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -52,6 +53,11 @@ def main(
     except UsageError as error:
         sys.stderr.write(f"chatbot analytics: {error}\n")
         return 2
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): not an error. Quiet the flush at exit.
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
