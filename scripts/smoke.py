@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-DEFAULT_MESSAGE = "Hello! This is a smoke test after a deploy: please answer in one sentence."
+DEFAULT_MESSAGE = "Hello! Please say hello back in one short sentence."
 CONNECT_TIMEOUT = 15.0
 HTTP_TIMEOUT = 15.0
 

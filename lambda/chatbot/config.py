@@ -88,6 +88,17 @@ class Settings(BaseSettings):
     # Conversation context: earlier turns within this many tokens (estimated), oldest dropped
     # first; what was dropped is summarised in a line of the system prompt.
     context_token_budget: int = Field(3000, ge=0, alias="CONTEXT_TOKEN_BUDGET")
+    # How questions are routed: "semantic" (similarity to the example questions of
+    # chatbot/engine/route_examples.yaml, the model asked when unsure, keyword rules last) or
+    # "rules" (the keyword rules only: no embedding per message).
+    router_mode: Literal["semantic", "rules"] = Field("semantic", alias="ROUTER_MODE")
+    # The semantic router decides alone when the best route's similarity is at least
+    # ROUTER_MIN_SCORE and leads the next by ROUTER_MIN_MARGIN (tuned in
+    # bench/results/routing-eval.md); otherwise the model is asked, for at most
+    # ROUTER_CLASSIFY_SECONDS.
+    router_min_score: float = Field(0.20, ge=-1, le=1, alias="ROUTER_MIN_SCORE")
+    router_min_margin: float = Field(0.04, ge=0, le=2, alias="ROUTER_MIN_MARGIN")
+    router_classify_seconds: float = Field(5.0, gt=0, alias="ROUTER_CLASSIFY_SECONDS")
     # Whether logs may carry what users wrote (questions, answers). Off by default.
     log_user_content: bool = Field(False, alias="LOG_USER_CONTENT")
 

@@ -185,11 +185,35 @@ async def test_tool_calls_fill_tools_used_and_record_tool_usage(
     assert tool_result["status"] == "success"
 
 
-def test_determine_query_type_routes_through_the_router(
+async def test_without_a_router_the_keyword_rules_route(
     conversations: ConversationStore, analytics: AnalyticsRecorder, sender: RecordingSender
 ) -> None:
     engine = engine_with(ScriptedModel(), conversations, analytics, sender)
-    assert engine.determine_query_type("delete record 12345678") is QueryType.MCP_TOOL
+    decision = await engine.determine_query_type("delete record 12345678")
+    assert (decision.query_type, decision.method) == (QueryType.MCP_TOOL, "rules")
+
+
+async def test_the_semantic_routers_decision_routes_and_is_recorded_with_the_query(
+    conversations: ConversationStore,
+    analytics: AnalyticsRecorder,
+    sender: RecordingSender,
+    tables: Tables,
+) -> None:
+    from chatbot.engine.semantic_router import QueryRouter
+    from tests.unit.test_semantic_router import EXAMPLES, FakeEmbeddings
+
+    engine = ChatbotEngine(
+        conversations=conversations,
+        analytics=analytics,
+        sender=sender,
+        model_for=scripted(ScriptedModel(["Hi!"])),
+        router=QueryRouter(FakeEmbeddings(), EXAMPLES),
+    )
+    answer = await engine.process_message(ask(conversations, "m1", "hello hello"))
+    assert answer is not None and answer.queryType is QueryType.GENERAL
+    [query] = events_of(tables, answer.timestamp[:10], "query")
+    assert query["details"]["routedBy"] == "semantic"
+    assert query["details"]["queryType"] == "general"
 
 
 @pytest.mark.parametrize("turns", [0])

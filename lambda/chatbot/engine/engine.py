@@ -30,6 +30,7 @@ from chatbot.engine.rag import (
 )
 from chatbot.engine.retry import DeadlineRetryStrategy, RetryPolicy
 from chatbot.engine.router import determine_query_type
+from chatbot.engine.semantic_router import QueryRouter, RouteDecision
 from chatbot.engine.streaming import DeltaStream, StreamingPolicy
 from chatbot.errors import (
     ChatbotError,
@@ -125,6 +126,7 @@ class ChatbotEngine:
         connections_of: Callable[[str], list[str]] | None = None,
         documents: DocumentSearch | None = None,
         rag_top_k: int | None = None,
+        router: QueryRouter | None = None,
     ) -> None:
         self._conversations = conversations
         self._analytics = analytics
@@ -140,25 +142,38 @@ class ChatbotEngine:
         self._tools_for = tools_for
         self._connections_of = connections_of
         self._documents = documents
+        # None: the keyword rules route (what the unit tests use: no embedding model needed).
+        self._router = router
 
     @property
     def policy(self) -> AnswerPolicy:
         return self._policy
 
-    def determine_query_type(self, message: str) -> QueryType:
-        return determine_query_type(message)
+    def warm(self) -> None:
+        """Load what the first question would otherwise wait for: the router's embedding
+        model and its example vectors. Blocking; call it from a worker thread."""
+        if self._router is not None:
+            self._router.example_vectors()
 
-    def _route(self, message: str, context: Context) -> QueryType:
+    async def determine_query_type(self, message: str) -> RouteDecision:
+        """The path for ``message``: the semantic router's, or the keyword rules' without one."""
+        if self._router is None:
+            return RouteDecision(determine_query_type(message), "rules")
+        return await self._router.route(message)
+
+    async def _route(self, message: str, context: Context) -> RouteDecision:
         """The path for ``message``; a short follow-up stays on the documents path when the
-        question before it was answered from the documents."""
-        query_type = self.determine_query_type(message)
+        question before it was answered from the documents and nothing confidently says
+        otherwise."""
+        decision = await self.determine_query_type(message)
         if (
-            query_type is QueryType.GENERAL
+            decision.query_type is not QueryType.RAG
+            and decision.method != "semantic"
             and context.last_query_type is QueryType.RAG
             and is_follow_up(message)
         ):
-            return QueryType.RAG
-        return query_type
+            return RouteDecision(QueryType.RAG, "follow-up", decision.score, decision.margin)
+        return decision
 
     async def process_message(
         self, request: EngineRequest, *, deadline: float | None = None
@@ -185,7 +200,8 @@ class ChatbotEngine:
                 "question", extra={"messageId": message_id, "content": user_message.content}
             )
         context = self._context(user_message)
-        query_type = self._route(user_message.content, context)
+        route = await self._route(user_message.content, context)
+        query_type = route.query_type
         try:
             answer = await self._answer(
                 request, user_message, query_type, context, started, deadline
@@ -208,7 +224,13 @@ class ChatbotEngine:
             self._conversations.set_status(session_id, message_id, "failed")
             self._deliver(request, ErrorFrame.from_error(failure, message_id))
             self._analytics.record(
-                "error", session_id, {"code": failure.code.value, "queryType": query_type.value}
+                "error",
+                session_id,
+                {
+                    "code": failure.code.value,
+                    "queryType": query_type.value,
+                    "routedBy": route.method,
+                },
             )
             return None
         usage = answer.usage or Usage()
@@ -217,6 +239,7 @@ class ChatbotEngine:
             session_id,
             {
                 "queryType": query_type.value,
+                "routedBy": route.method,
                 "latencyMs": answer.responseTime,
                 "inputTokens": usage.inputTokens,
                 "outputTokens": usage.outputTokens,

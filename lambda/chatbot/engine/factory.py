@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from chatbot.config import Settings
 from chatbot.document_search import document_search
 from chatbot.engine.engine import AnswerPolicy, ChatbotEngine, ModelFactory
@@ -9,6 +11,7 @@ from chatbot.engine.mcp_tools import ToolsFor, mcp_tools
 from chatbot.engine.model_providers import model_factory, model_id_of
 from chatbot.engine.pricing import price_of
 from chatbot.engine.retry import RetryPolicy
+from chatbot.engine.semantic_router import QueryRouter, router_from_settings
 from chatbot.engine.streaming import StreamingPolicy
 from chatbot.ports import ConnectionSender
 from chatbot.runtime import Runtime
@@ -36,11 +39,24 @@ def answer_policy(settings: Settings) -> AnswerPolicy:
     )
 
 
+def query_router(settings: Settings) -> QueryRouter | None:
+    """The semantic router (ROUTER_MODE=semantic), or None for the keyword rules alone."""
+    if settings.router_mode == "rules":
+        return None
+    return router_from_settings(
+        settings,
+        min_score=settings.router_min_score,
+        min_margin=settings.router_min_margin,
+        classify_seconds=settings.router_classify_seconds,
+    )
+
+
 def build_engine(
     runtime: Runtime,
     sender: ConnectionSender,
     model_for: ModelFactory | None = None,
     tools_for: ToolsFor | None = None,
+    router: QueryRouter | Literal["configured"] | None = "configured",
 ) -> ChatbotEngine:
     return ChatbotEngine(
         conversations=runtime.conversations,
@@ -51,4 +67,5 @@ def build_engine(
         tools_for=tools_for or mcp_tools(runtime.settings),
         connections_of=runtime.sessions.connections_of,
         documents=document_search(runtime.settings),
+        router=query_router(runtime.settings) if router == "configured" else router,
     )

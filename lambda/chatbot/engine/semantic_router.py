@@ -47,7 +47,9 @@ DEFAULT_CLASSIFY_SECONDS: Final = 5.0
 EXAMPLE_BATCH: Final = 16
 
 Classifier = Callable[[str], Awaitable[QueryType | None]]
-Method = Literal["semantic", "model", "rules"]
+# How the route was decided; "follow-up" is the engine's: a short follow-up kept on the path
+# of the question before it.
+Method = Literal["semantic", "model", "rules", "follow-up"]
 
 CLASSIFIER_PROMPT: Final = """\
 You route messages in a company chatbot. Reply with exactly one word:

@@ -107,6 +107,8 @@ class LocalGateway:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        # The first question should not wait for the embedding model to load.
+        await self._loop.run_in_executor(self._pool, self.engine.warm)
         self._server = await serve(
             self._serve_connection,
             self.host,
