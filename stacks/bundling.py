@@ -51,8 +51,13 @@ class LambdaBundle:
         digest = hashlib.sha256()
         digest.update(f"{self.name}|{self.requirements}|{PYTHON_VERSION}|{PLATFORM}".encode())
         digest.update(LOCK.read_bytes())
-        # Everything that lands in the package: our code and the tool schemas beside it.
-        packaged = [*(SOURCE / "chatbot").rglob("*.py"), *(REPO / "schemas").glob("*.yaml")]
+        # Everything that lands in the package: our code, its data files (the router's
+        # examples) and the tool schemas beside it.
+        packaged = [
+            *(SOURCE / "chatbot").rglob("*.py"),
+            *(SOURCE / "chatbot").rglob("*.yaml"),
+            *(REPO / "schemas").glob("*.yaml"),
+        ]
         for path in sorted(packaged):
             digest.update(str(path.relative_to(REPO)).encode())
             digest.update(path.read_bytes())
