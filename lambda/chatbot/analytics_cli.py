@@ -67,8 +67,16 @@ def _parser() -> argparse.ArgumentParser:
         "(CHATBOT_STATE_DIR) by default, the deployed DynamoDB tables with CHATBOT_ENV=aws.",
     )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--from", dest="first", type=date.fromisoformat, metavar="YYYY-MM-DD")
-    common.add_argument("--to", dest="last", type=date.fromisoformat, metavar="YYYY-MM-DD")
+    common.add_argument(
+        "--from", dest="first", type=date.fromisoformat, metavar="YYYY-MM-DD", help="first day"
+    )
+    common.add_argument(
+        "--to",
+        dest="last",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="last day, included (default: today, UTC)",
+    )
     common.add_argument(
         "--days",
         type=int,
