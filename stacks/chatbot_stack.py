@@ -93,6 +93,11 @@ class ChatbotStack(Stack):
             "BEDROCK_EMBEDDING_MODEL": settings.embedding_model_id,
         }
 
+        # Every function that writes sessions, messages or analytics sets their TTL from these.
+        retention_environment = {
+            "SESSION_RETENTION_DAYS": str(settings.session_retention_days),
+            "ANALYTICS_RETENTION_DAYS": str(settings.analytics_retention_days),
+        }
         mcp = ChatbotFunction(
             self,
             "McpServer",
@@ -117,6 +122,7 @@ class ChatbotStack(Stack):
                 "CONVERSATIONS_TABLE": tables.name("conversations"),
                 "ANALYTICS_TABLE": tables.name("analytics"),
                 "CONNECTIONS_TABLE": tables.name("connections"),
+                **retention_environment,
                 "MCP_TRANSPORT": "lambda",
                 "MCP_SERVER_LAMBDA_ARN": mcp.function.function_arn,
                 **search_environment,
@@ -141,6 +147,7 @@ class ChatbotStack(Stack):
             "CONNECTIONS_TABLE": tables.name("connections"),
             "ANALYTICS_TABLE": tables.name("analytics"),
             "SESSION_TIMEOUT_MINUTES": str(settings.session_timeout_minutes),
+            **retention_environment,
         }
         websocket = ChatbotFunction(
             self,
@@ -166,6 +173,8 @@ class ChatbotStack(Stack):
             environment=session_environment,
             log_retention=log_retention,
             timeout=Duration.minutes(5),
+            # One run at a time: a run that overlaps the next would only skip what it closes.
+            reserved_concurrency=1,
         )
         # User sign-in (context userSignIn): a user pool, and its ID token checked at $connect.
         sign_in = (
@@ -285,6 +294,26 @@ class ChatbotStack(Stack):
             stage_name=settings.stage,
             alarm_email=settings.alarm_email,
             dashboard_name=settings.name("dashboard"),
+        )
+        # For analysts (`chatbot analytics` with CHATBOT_ENV=aws): read the analytics table by
+        # day and by event type, nothing else. Attach it to their role or group.
+        analysts = iam.ManagedPolicy(
+            self,
+            "AnalyticsReader",
+            description="Read chatbot analytics: Query the analytics table and its byType index",
+        )
+        analytics_arn = tables.tables["analytics"].table_arn
+        analysts.add_statements(
+            iam.PolicyStatement(
+                actions=["dynamodb:Query"],
+                resources=[analytics_arn, f"{analytics_arn}/index/byType"],
+            )
+        )
+        CfnOutput(
+            self,
+            "AnalyticsReaderPolicyArn",
+            value=analysts.managed_policy_arn,
+            description="Attach to the analysts who run `chatbot analytics` against this stage",
         )
         CfnOutput(self, "WebSocketUrl", value=api.url, description="Chat clients connect here")
         CfnOutput(self, "WebUrl", value=web.url, description="The chat page")

@@ -27,6 +27,10 @@ DEFAULTS: dict[str, Any] = {
     # Empty: none. The engine may apply this guardrail and no other.
     "bedrockGuardrailId": "",
     "bedrockGuardrailVersion": "DRAFT",
+    # How long closed sessions and their messages, and analytics events, are kept (DynamoDB
+    # TTL; docs/retention.md).
+    "sessionRetentionDays": 30,
+    "analyticsRetentionDays": 365,
 }
 
 
@@ -46,6 +50,8 @@ class DeploySettings:
     ingest_principal_arns: str
     bedrock_guardrail_id: str
     bedrock_guardrail_version: str
+    session_retention_days: int
+    analytics_retention_days: int
 
     @classmethod
     def from_context(cls, node: Node) -> DeploySettings:

@@ -26,6 +26,7 @@ class ChatbotFunction(Construct):
         log_retention: logs.RetentionDays,
         memory_size: int = 512,
         timeout: Duration | None = None,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -56,6 +57,7 @@ class ChatbotFunction(Construct):
             log_group=self.log_group,
             memory_size=memory_size,
             timeout=timeout or Duration.seconds(30),
+            reserved_concurrent_executions=reserved_concurrency,
             environment={
                 "CHATBOT_ENV": "aws",
                 "POWERTOOLS_SERVICE_NAME": "chatbot",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ import pytest
 from chatbot.protocol import ACTIONS
 from chatbot.tables import ALL_TABLES
 from tests.infra.conftest import Synthesized, synthesize
+
+RETENTION = ("SESSION_RETENTION_DAYS", "ANALYTICS_RETENTION_DAYS")
 
 HANDLERS = {
     "websocket": "chatbot.handlers.websocket.handler",
@@ -146,6 +149,7 @@ def test_functions_run_the_newest_python_on_arm64_with_their_own_log_group(
                 "SESSION_SECRET_ARN",
                 "RATE_LIMIT_PER_MINUTE",
                 "WEBSOCKET_API_ENDPOINT",
+                *RETENTION,
             },
         ),
         (
@@ -164,6 +168,7 @@ def test_functions_run_the_newest_python_on_arm64_with_their_own_log_group(
                 "OPENSEARCH_REGION",
                 "BEDROCK_EMBEDDING_MODEL",
                 "WEBSOCKET_API_ENDPOINT",
+                *RETENTION,
             },
         ),
         (
@@ -184,6 +189,7 @@ def test_functions_run_the_newest_python_on_arm64_with_their_own_log_group(
                 "ANALYTICS_TABLE",
                 "SESSION_TIMEOUT_MINUTES",
                 "WEBSOCKET_API_ENDPOINT",
+                *RETENTION,
             },
         ),
     ],
@@ -371,3 +377,35 @@ def test_a_guardrail_reaches_the_engine_with_leave_to_apply_it_and_no_other(
         "arn:Ref:AWS::Partition:bedrock:Ref:AWS::Region:Ref:AWS::AccountId:guardrail/gr7abc"
     }
     assert not any("ApplyGuardrail" in action for action in permissions(guarded, "mcp"))
+
+
+def test_retention_comes_from_context_to_every_function_that_writes_with_a_ttl(
+    tmp_path: Path,
+) -> None:
+    kept = synthesize({"sessionRetentionDays": "7", "analyticsRetentionDays": "90"}, tmp_path)
+    for name in ("websocket", "engine", "cleanup"):
+        _, resource = function(kept, name)
+        variables = resource["Properties"]["Environment"]["Variables"]
+        assert (variables["SESSION_RETENTION_DAYS"], variables["ANALYTICS_RETENTION_DAYS"]) == (
+            "7",
+            "90",
+        )
+
+
+def test_cleanup_runs_one_at_a_time(synthesized: Synthesized) -> None:
+    _, resource = function(synthesized, "cleanup")
+    assert resource["Properties"]["ReservedConcurrentExecutions"] == 1
+
+
+def test_analysts_get_a_policy_to_query_the_analytics_table_and_nothing_else(
+    synthesized: Synthesized,
+) -> None:
+    [policy] = synthesized.resources("AWS::IAM::ManagedPolicy").values()
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "dynamodb:Query"
+    resources = json.dumps(statement["Resource"])
+    assert "AnalyticsTable" in resources or "analytics" in resources.lower()
+    assert "/index/byType" in resources
+    assert len(statement["Resource"]) == 2
+    outputs = synthesized.json["Outputs"]
+    assert any(key.startswith("AnalyticsReaderPolicyArn") for key in outputs)
