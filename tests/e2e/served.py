@@ -19,6 +19,22 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 _LEAKY_SETTINGS = ("CHATBOT_ENV", "CHATBOT_MODEL", "RATE_LIMIT_PER_MINUTE", "MCP_TRANSPORT")
 
 
+def ingest(
+    paths: list[str], state: Path, cwd: Path = REPO_ROOT
+) -> subprocess.CompletedProcess[str]:
+    """`chatbot ingest PATH...` as an operator runs it, into the state folder ``state``."""
+    result = subprocess.run(
+        [sys.executable, "-m", "chatbot.cli", "ingest", *paths],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "CHATBOT_STATE_DIR": str(state)},
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))

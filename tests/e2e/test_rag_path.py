@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +9,9 @@ import pytest
 from chatbot.adapters.local.gateway import LocalGateway
 from chatbot.config import Settings
 from tests.e2e.conftest import ChatClient
+from tests.e2e.served import ingest
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -32,15 +29,7 @@ def settings(tmp_path: Path) -> Settings:
     (docs / "holidays.md").write_text(
         "# Holidays\n\nEvery employee has 28 days of paid leave a year, booked in the portal.\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "chatbot.cli", "ingest", str(docs)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "CHATBOT_STATE_DIR": str(state)},
-        cwd=REPO,
-    )
-    assert result.returncode == 0, result.stderr
+    ingest([str(docs)], state)
     return Settings(CHATBOT_STATE_DIR=state)
 
 

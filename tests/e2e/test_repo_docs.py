@@ -3,34 +3,23 @@ the chat with citations of the right file (issue 6's "done when")."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from chatbot.config import Settings
 from tests.e2e.conftest import ChatClient
+from tests.e2e.served import ingest
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A state folder with the repo's docs/ ingested once for the module."""
     state = tmp_path_factory.mktemp("state")
-    result = subprocess.run(
-        [sys.executable, "-m", "chatbot.cli", "ingest", "docs"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "CHATBOT_STATE_DIR": str(state)},
-        cwd=REPO,
-    )
-    assert result.returncode == 0, result.stderr
+    ingest(["docs"], state)
     return state
 
 

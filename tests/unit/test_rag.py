@@ -131,16 +131,25 @@ async def test_the_model_sees_the_sources_in_its_prompt(
     assert QueryType.RAG.value == json.loads(sender.posted[-1][1])["queryType"]
 
 
+async def conversation(chatbot: ChatbotEngine, store: ConversationStore, *questions: str) -> Any:
+    """Asks ``questions`` in turn in one session; the last answer."""
+    answer = None
+    for number, question in enumerate(questions, 1):
+        store.add_user_message("s", f"m{number}", question)
+        request = EngineRequest(sessionId="s", messageId=f"m{number}", connectionId="c")
+        answer = await chatbot.process_message(request)
+    return answer
+
+
 async def test_a_short_follow_up_stays_on_the_documents_and_is_searched_with_its_question(
     conversations: ConversationStore, analytics: AnalyticsRecorder, sender: RecordingSender
 ) -> None:
     search = FixedSearch(CHUNKS)
-    chatbot = engine(conversations, analytics, sender, search)
-    conversations.add_user_message("s", "m1", "According to the docs, when are refunds paid?")
-    await chatbot.process_message(EngineRequest(sessionId="s", messageId="m1", connectionId="c"))
-    conversations.add_user_message("s", "m2", "And how do I start one?")
-    answer = await chatbot.process_message(
-        EngineRequest(sessionId="s", messageId="m2", connectionId="c")
+    answer = await conversation(
+        engine(conversations, analytics, sender, search),
+        conversations,
+        "According to the docs, when are refunds paid?",
+        "And how do I start one?",
     )
     assert answer is not None and answer.queryType is QueryType.RAG
     assert search.queries[-1] == (
@@ -154,12 +163,11 @@ async def test_a_new_question_after_a_document_answer_is_not_treated_as_a_follow
     conversations: ConversationStore, analytics: AnalyticsRecorder, sender: RecordingSender
 ) -> None:
     search = FixedSearch(CHUNKS)
-    chatbot = engine(conversations, analytics, sender, search)
-    conversations.add_user_message("s", "m1", "According to the docs, when are refunds paid?")
-    await chatbot.process_message(EngineRequest(sessionId="s", messageId="m1", connectionId="c"))
-    conversations.add_user_message("s", "m2", "Write me a haiku about autumn leaves")
-    answer = await chatbot.process_message(
-        EngineRequest(sessionId="s", messageId="m2", connectionId="c")
+    answer = await conversation(
+        engine(conversations, analytics, sender, search),
+        conversations,
+        "According to the docs, when are refunds paid?",
+        "Write me a haiku about autumn leaves",
     )
     assert answer is not None and answer.queryType is QueryType.GENERAL
     assert len(search.queries) == 1
