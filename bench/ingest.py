@@ -135,7 +135,8 @@ def main() -> int:
             overlap=args.overlap,
         )
         summary = ingestor.ingest_paths([documents])
-        size_mb = (Path(folder) / "documents.sqlite3").stat().st_size / 1e6
+        # The main file and its write-ahead log: recent writes may not be checkpointed yet.
+        size_mb = sum(f.stat().st_size for f in Path(folder).glob("documents.sqlite3*")) / 1e6
         load_middle = os.getloadavg()[0]
         results: dict[str, list[float]] = {}
         if not args.skip_queries:
@@ -157,7 +158,7 @@ def main() -> int:
         f"Ingested {summary.files} Markdown files ({characters:,} characters) into "
         f"{summary.added:,} chunks in {summary.seconds:.1f} s: **{rate:.1f} chunks/s** "
         f"({characters / summary.seconds:,.0f} characters/s; model loaded before, in "
-        f"{load_s:.1f} s); index file {size_mb:.1f} MB; load average {load_before:.2f} before, "
+        f"{load_s:.1f} s); index files {size_mb:.1f} MB (with the WAL); load average {load_before:.2f} before, "
         f"{load_middle:.2f} after ingesting.",
     ]
     if results:
