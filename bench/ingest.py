@@ -158,7 +158,8 @@ def main() -> int:
         f"Ingested {summary.files} Markdown files ({characters:,} characters) into "
         f"{summary.added:,} chunks in {summary.seconds:.1f} s: **{rate:.1f} chunks/s** "
         f"({characters / summary.seconds:,.0f} characters/s; model loaded before, in "
-        f"{load_s:.1f} s); index files {size_mb:.1f} MB (with the WAL); load average {load_before:.2f} before, "
+        f"{load_s:.1f} s); index files {size_mb:.1f} MB (with the WAL); "
+        f"load average {load_before:.2f} before, "
         f"{load_middle:.2f} after ingesting.",
     ]
     if results:
