@@ -23,7 +23,7 @@ from chatbot.adapters.aws.opensearch import (
     opensearch_client,
     opensearch_score,
 )
-from chatbot.rank_fusion import RRF_K, reciprocal_rank_fusion
+from chatbot.rank_fusion import HYBRID_WEIGHTS, RRF_K, reciprocal_rank_fusion
 from chatbot.records import DocumentChunk
 from chatbot.search_index import index_body
 
@@ -276,7 +276,9 @@ def test_hybrid_fuses_the_knn_and_bm25_rankings() -> None:
     bm25 = [hit("c", 9.0), hit("d", 4.0)]
     found = adapter(FakeClient(knn, bm25)).search_hybrid("q", limit=3)
     assert [c.id for c in found] == ["c", "a", "b"]
-    assert found[0].score == pytest.approx(1 / (RRF_K + 3) + 1 / (RRF_K + 1))
+    # Weighted as the local index weighs them: vector 1, keyword 0.2.
+    vector, keyword = HYBRID_WEIGHTS
+    assert found[0].score == pytest.approx(vector / (RRF_K + 3) + keyword / (RRF_K + 1))
 
 
 def test_hybrid_min_score_applies_to_the_cosine_before_fusion() -> None:

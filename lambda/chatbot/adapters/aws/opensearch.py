@@ -44,7 +44,7 @@ from opensearchpy import OpenSearch, RequestsAWSV4SignerAuth, RequestsHttpConnec
 
 from chatbot.embeddings import Embeddings
 from chatbot.errors import ChatbotError
-from chatbot.rank_fusion import FUSION_WINDOW, fuse_chunks
+from chatbot.rank_fusion import FUSION_WINDOW, HYBRID_WEIGHTS, fuse_chunks
 from chatbot.records import DocumentChunk, iso, utc_now
 from chatbot.search_index import EMBEDDING_FIELD
 
@@ -236,7 +236,8 @@ class OpenSearchDocumentIndex:
         if min_score is not None:
             vouched = {chunk.id for chunk in semantic}
             keyword = [chunk for chunk in keyword if chunk.id in vouched]
-        return fuse_chunks([semantic, keyword], limit=limit)
+        # The weights the retrieval evaluation chose (rank_fusion.HYBRID_WEIGHTS), as locally.
+        return fuse_chunks([semantic, keyword], limit=limit, weights=HYBRID_WEIGHTS)
 
     def upsert_chunks(
         self,
