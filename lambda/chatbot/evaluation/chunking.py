@@ -20,15 +20,12 @@ answer's characters in it.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
@@ -38,6 +35,7 @@ from chatbot.embeddings import Embeddings
 from chatbot.errors import ModelUnavailableError
 from chatbot.evaluation.dataset import DEFAULT_DATASET, DatasetError, RetrievalDataset, load_dataset
 from chatbot.evaluation.metrics import mean, ndcg_at_k, recall_at_k
+from chatbot.evaluation.results_log import append_section
 from chatbot.evaluation.retrieval import RememberedQueries
 from chatbot.ingest.chunking import check_sizes, chunk_document
 from chatbot.ingest.readers import Document, Section
@@ -396,22 +394,13 @@ def _valid(size: int, overlap: int) -> bool:
 
 
 def _append(output: Path, table: str, argv: Sequence[str] | None) -> None:
-    machine = (
-        f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
-        f"Python {platform.python_version()}"
-    )
     arguments = " ".join(sys.argv[1:] if argv is None else argv)
-    if not output.exists():
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(
-            "# Chunking evaluation\n\nAppended by `chatbot eval chunking --output`; newest last.\n",
-            encoding="utf-8",
-        )
-    with output.open("a", encoding="utf-8") as log:
-        log.write(
-            f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine}\n\n"
-            f"Command: `chatbot eval chunking {arguments}`\n\n{table}"
-        )
+    append_section(
+        output,
+        f"Command: `chatbot eval chunking {arguments}`\n\n{table}",
+        title="Chunking evaluation",
+        command="chatbot eval chunking",
+    )
 
 
 if __name__ == "__main__":

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -44,6 +42,7 @@ from chatbot.evaluation.dataset import (
     load_dataset,
 )
 from chatbot.evaluation.metrics import mean, ndcg_at_k, recall_at_k
+from chatbot.evaluation.results_log import append_section
 from chatbot.rank_fusion import HYBRID_WEIGHTS
 from chatbot.records import DocumentChunk
 
@@ -356,21 +355,13 @@ def _run(
 
 def append_result(report: RetrievalReport, output: Path, *, when: datetime | None = None) -> None:
     """Append the report to a Markdown log, headed by the date and the machine."""
-    when = when or datetime.now(UTC)
-    machine = (
-        f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
-        f"Python {platform.python_version()}"
+    append_section(
+        output,
+        report.to_markdown(),
+        title="Retrieval evaluation",
+        command="chatbot eval retrieval",
+        when=when,
     )
-    if not output.exists():
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(
-            "# Retrieval evaluation\n\n"
-            "Appended by `chatbot eval retrieval --output` "
-            "(`python -m chatbot.evaluation.retrieval`); newest last.\n",
-            encoding="utf-8",
-        )
-    with output.open("a", encoding="utf-8") as log:
-        log.write(f"\n## {when:%Y-%m-%d %H:%M} UTC, {machine}\n\n{report.to_markdown()}")
 
 
 def main(

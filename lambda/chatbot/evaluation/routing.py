@@ -15,14 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -38,6 +36,7 @@ from chatbot.engine.semantic_router import (
     ranked,
 )
 from chatbot.errors import ModelUnavailableError
+from chatbot.evaluation.results_log import append_section
 from chatbot.records import QueryType
 
 DATA_DIR: Final = Path(__file__).resolve().parents[3] / "tests" / "data" / "routing"
@@ -297,21 +296,9 @@ def tuning_markdown(data_name: str, grid: Sequence[Threshold], chosen: Threshold
 
 def append_result(text: str, output: Path, *, when: datetime | None = None) -> None:
     """Append a report to a Markdown log, headed by the date and the machine."""
-    when = when or datetime.now(UTC)
-    machine = (
-        f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
-        f"Python {platform.python_version()}"
+    append_section(
+        output, text, title="Routing evaluation", command="chatbot eval routing", when=when
     )
-    if not output.exists():
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(
-            "# Routing evaluation\n\n"
-            "Appended by `chatbot eval routing --output` "
-            "(`python -m chatbot.evaluation.routing`); newest last.\n",
-            encoding="utf-8",
-        )
-    with output.open("a", encoding="utf-8") as log:
-        log.write(f"\n## {when:%Y-%m-%d %H:%M} UTC, {machine}\n\n{text}")
 
 
 def _classifier(name: str) -> Classifier | None:
