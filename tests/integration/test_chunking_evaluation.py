@@ -3,11 +3,8 @@ chunks judged by character overlap, and a small end-to-end run with a fake model
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import math
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -23,24 +20,7 @@ from chatbot.evaluation.chunking import (
     sections_of,
 )
 from chatbot.evaluation.dataset import DatasetError, Passage, RetrievalDataset, load_dataset
-
-
-class HashedWords:
-    """A deterministic stand-in model: each word adds one to a hashed dimension."""
-
-    dimensions = 64
-    model_id = "fake-hashed-words-64"
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        return [self.embed_query(text) for text in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        vector = [0.0] * self.dimensions
-        for word in re.findall(r"\w+", text.casefold()):
-            slot = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big")
-            vector[slot % self.dimensions] += 1.0
-        norm = math.sqrt(sum(x * x for x in vector)) or 1.0
-        return [x / norm for x in vector]
+from tests.integration.embedding_models import HashedWords
 
 
 @pytest.fixture(scope="module")

@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import socket
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 import pytest
 
 from chatbot.adapters.local.embeddings import LocalEmbeddings
+from tests.integration.embedding_models import offline_local_model
 
 FOOD = "A man is eating food."
 BREAD = "A man is eating a piece of bread."
 BABY = "The girl is carrying a baby."
 
 
-def refuse_connections(*_args: Any, **_kwargs: Any) -> None:
-    raise AssertionError("the local embedding model tried to reach the network")
-
-
 @pytest.fixture(scope="module")
 def embeddings() -> LocalEmbeddings:
-    # Loaded once for the module (seconds), with the hub switched off and sockets refused, as
-    # on a machine that has only the installed package.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        patch.setenv("TRANSFORMERS_OFFLINE", "1")
-        patch.setattr(socket.socket, "connect", refuse_connections)
-        # One torch thread: on a 2-core machine shared with other work it is the faster choice.
-        local = LocalEmbeddings(batch_size=4, threads=1)
-        local.load()
-        local.embed_query("warm up")
-    return local
+    return offline_local_model(batch_size=4)
 
 
 def cosine(a: list[float], b: list[float]) -> float:

@@ -3,10 +3,6 @@ vector path with a deterministic fake model (the real model's full run is a benc
 
 from __future__ import annotations
 
-import hashlib
-import math
-import re
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,25 +29,7 @@ from chatbot.evaluation.retrieval import (
     parse_hybrid_weights,
 )
 from chatbot.rank_fusion import HYBRID_WEIGHTS
-
-
-class HashedWords:
-    """Each word adds one to a dimension chosen by its hash; unit length. Not a model of
-    meaning, only a deterministic stand-in whose rankings can be checked."""
-
-    dimensions = 128
-    model_id = "fake-hashed-words-128"
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        return [self.embed_query(text) for text in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        vector = [0.0] * self.dimensions
-        for word in re.findall(r"\w+", text.casefold()):
-            slot = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big")
-            vector[slot % self.dimensions] += 1.0
-        norm = math.sqrt(sum(x * x for x in vector)) or 1.0
-        return [x / norm for x in vector]
+from tests.integration.embedding_models import HashedWords
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +62,7 @@ def test_our_vector_search_ranks_exactly_as_the_numpy_reference(
     )
     small = RetrievalDataset("faq-small", passages, faq_subset.queries, faq_subset.qrels)
 
-    report = evaluate(small, HashedWords())
+    report = evaluate(small, HashedWords(128))
 
     systems = [result.system for result in report.results]
     default_hybrid = hybrid_name(HYBRID_WEIGHTS)
@@ -97,6 +75,7 @@ def test_our_vector_search_ranks_exactly_as_the_numpy_reference(
 
 class CountingQueries(HashedWords):
     def __init__(self) -> None:
+        super().__init__(128)
         self.queries: list[str] = []
 
     def embed_query(self, text: str) -> list[float]:
@@ -197,7 +176,7 @@ def test_each_hybrid_weighting_is_scored_on_its_own_row(faq_subset: RetrievalDat
     small = RetrievalDataset(
         "faq-small", faq_subset.passages[:300], faq_subset.queries[:5], faq_subset.qrels
     )
-    report = evaluate(small, HashedWords(), hybrid_weights=[(1.0, 1.0), (1.0, 0.0)])
+    report = evaluate(small, HashedWords(128), hybrid_weights=[(1.0, 1.0), (1.0, 0.0)])
 
     assert report.result(hybrid_name((1.0, 1.0))).system == OUR_HYBRID
     # Keyword weight 0: the fusion keeps the vector ranking's order.

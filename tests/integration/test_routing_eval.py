@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -31,6 +29,7 @@ from chatbot.evaluation.routing import (
     load_routing_set,
     main,
 )
+from tests.integration.embedding_models import offline_local_model
 
 MIN_ACCURACY = 0.80
 MIN_ROUTE_ACCURACY = 0.65
@@ -38,23 +37,9 @@ MIN_LEAD_OVER_RULES = 0.10
 MAX_MODEL_SHARE = 0.35
 
 
-def refuse_connections(*_args: Any, **_kwargs: Any) -> None:
-    raise AssertionError("the local embedding model tried to reach the network")
-
-
 @pytest.fixture(scope="module")
 def embeddings() -> LocalEmbeddings:
-    # As tests/integration/test_local_embeddings.py loads it: hub off, sockets refused, one
-    # torch thread. The adapter keeps one loaded model per process, so a session that runs both
-    # modules loads the weights once.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        patch.setenv("TRANSFORMERS_OFFLINE", "1")
-        patch.setattr(socket.socket, "connect", refuse_connections)
-        local = LocalEmbeddings(batch_size=16, threads=1)
-        local.load()
-        local.embed_query("warm up")
-    return local
+    return offline_local_model(batch_size=16)
 
 
 @pytest.fixture(scope="module")
