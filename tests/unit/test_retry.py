@@ -3,9 +3,6 @@ the real Strands agent loop on a scripted model; a model that stays down is MODE
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from strands.types.exceptions import ModelThrottledException
@@ -14,12 +11,11 @@ from chatbot.analytics import AnalyticsRecorder
 from chatbot.conversations import ConversationStore
 from chatbot.engine.engine import AnswerPolicy, ChatbotEngine
 from chatbot.engine.retry import DeadlineRetryStrategy, RetryPolicy, is_transient
-from chatbot.ports import EngineRequest
 from chatbot.tables import Tables
 from tests.conftest import PartialFailure, ScriptedModel, scripted
 from tests.unit.conftest import RecordingSender, events_of
+from tests.unit.test_engine import SESSION, ask, frames
 
-SESSION = "s-1"
 FAST = RetryPolicy(max_attempts=4, base_delay=0.001, max_delay=0.004, min_attempt_seconds=0)
 
 
@@ -47,15 +43,6 @@ def engine_for(
         model_for=scripted(model),
         policy=AnswerPolicy(retry=retry),
     )
-
-
-def ask(conversations: ConversationStore, message_id: str, content: str) -> EngineRequest:
-    conversations.add_user_message(SESSION, message_id, content)
-    return EngineRequest(sessionId=SESSION, messageId=message_id, connectionId="c-1")
-
-
-def frames(sender: RecordingSender) -> list[dict[str, Any]]:
-    return [json.loads(data) for _, data in sender.posted]
 
 
 @pytest.mark.parametrize(
