@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.conversations import ConversationStore
 from chatbot.engine.engine import ChatbotEngine
@@ -141,33 +143,30 @@ async def conversation(chatbot: ChatbotEngine, store: ConversationStore, *questi
     return answer
 
 
-async def test_a_short_follow_up_stays_on_the_documents_and_is_searched_with_its_question(
-    conversations: ConversationStore, analytics: AnalyticsRecorder, sender: RecordingSender
-) -> None:
-    search = FixedSearch(CHUNKS)
-    answer = await conversation(
-        engine(conversations, analytics, sender, search),
-        conversations,
-        "According to the docs, when are refunds paid?",
-        "And how do I start one?",
-    )
-    assert answer is not None and answer.queryType is QueryType.RAG
-    assert search.queries[-1] == (
-        "According to the docs, when are refunds paid? And how do I start one?",
-        4,
-    )
-    assert "Contact support to start a refund. [1]" in answer.content
+FIRST = "According to the docs, when are refunds paid?"
 
 
-async def test_a_new_question_after_a_document_answer_is_not_treated_as_a_follow_up(
-    conversations: ConversationStore, analytics: AnalyticsRecorder, sender: RecordingSender
+@pytest.mark.parametrize(
+    ("then", "route", "searched"),
+    [
+        # A short question that refers back: still the documents, searched with the first.
+        ("And how do I start one?", QueryType.RAG, f"{FIRST} And how do I start one?"),
+        # A new subject: not a follow-up, and no search.
+        ("Write me a haiku about autumn leaves", QueryType.GENERAL, None),
+    ],
+)
+async def test_a_follow_up_stays_on_the_documents_and_a_new_subject_does_not(
+    conversations: ConversationStore,
+    analytics: AnalyticsRecorder,
+    sender: RecordingSender,
+    then: str,
+    route: QueryType,
+    searched: str | None,
 ) -> None:
     search = FixedSearch(CHUNKS)
-    answer = await conversation(
-        engine(conversations, analytics, sender, search),
-        conversations,
-        "According to the docs, when are refunds paid?",
-        "Write me a haiku about autumn leaves",
-    )
-    assert answer is not None and answer.queryType is QueryType.GENERAL
-    assert len(search.queries) == 1
+    chatbot = engine(conversations, analytics, sender, search)
+    answer = await conversation(chatbot, conversations, FIRST, then)
+    assert answer is not None and answer.queryType is route
+    assert search.queries[1:] == ([(searched, 4)] if searched else [])
+    if searched:
+        assert "Contact support to start a refund. [1]" in answer.content
