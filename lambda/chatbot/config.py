@@ -113,9 +113,11 @@ class Settings(BaseSettings):
     opensearch_region: str | None = Field(None, alias="OPENSEARCH_REGION")
 
     mcp_server_lambda_arn: str | None = Field(None, alias="MCP_SERVER_LAMBDA_ARN")
-    # How the engine reaches the MCP server: "stdio" (a subprocess, the local default),
-    # "memory" (in-process) or "lambda" (the MCP server function, in AWS).
-    mcp_transport: str = Field("stdio", alias="MCP_TRANSPORT")
+    # How the engine reaches the MCP server, always over the MCP protocol: "memory" (the
+    # server in this process, on the SDK's in-memory streams: the local default), "stdio" (a
+    # `chatbot mcp` subprocess per tools question: about 0.9 s to start, and the embedding
+    # model loaded again for every document search) or "lambda" (the MCP server function).
+    mcp_transport: Literal["memory", "stdio", "lambda"] = Field("memory", alias="MCP_TRANSPORT")
 
     websocket_api_endpoint: str | None = Field(None, alias="WEBSOCKET_API_ENDPOINT")
     websocket_stage: str = Field("prod", alias="WEBSOCKET_STAGE")

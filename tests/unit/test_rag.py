@@ -153,6 +153,8 @@ FIRST = "According to the docs, when are refunds paid?"
         ("And how do I start one?", QueryType.RAG, f"{FIRST} And how do I start one?"),
         # A new subject: not a follow-up, and no search.
         ("Write me a haiku about autumn leaves", QueryType.GENERAL, None),
+        # A follow-up that plainly asks for a tool goes to the tools.
+        ("Now delete that record", QueryType.MCP_TOOL, None),
     ],
 )
 async def test_a_follow_up_stays_on_the_documents_and_a_new_subject_does_not(

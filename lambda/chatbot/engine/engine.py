@@ -162,18 +162,16 @@ class ChatbotEngine:
         return await self._router.route(message)
 
     async def _route(self, message: str, context: Context) -> RouteDecision:
-        """The path for ``message``; a short follow-up stays on the documents path when the
-        question before it was answered from the documents and nothing confidently says
-        otherwise."""
-        decision = await self.determine_query_type(message)
+        """The path for ``message``. A short follow-up to a question answered from the
+        documents stays on the documents path unless it plainly asks for a tool: on its own
+        ("and how do I change that?") it says too little for the router to judge."""
         if (
-            decision.query_type is not QueryType.RAG
-            and decision.method != "semantic"
-            and context.last_query_type is QueryType.RAG
+            context.last_query_type is QueryType.RAG
             and is_follow_up(message)
+            and determine_query_type(message) is not QueryType.MCP_TOOL
         ):
-            return RouteDecision(QueryType.RAG, "follow-up", decision.score, decision.margin)
-        return decision
+            return RouteDecision(QueryType.RAG, "follow-up")
+        return await self.determine_query_type(message)
 
     async def process_message(
         self, request: EngineRequest, *, deadline: float | None = None

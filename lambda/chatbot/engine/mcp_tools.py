@@ -22,7 +22,7 @@ ToolsFor = Callable[[QueryType, str], list[Any]]
 
 
 def transport_factory(settings: Settings) -> TransportFactory:
-    transport = settings.mcp_transport.lower()
+    transport = settings.mcp_transport
     if transport == "lambda":
         if not settings.mcp_server_lambda_arn:
             raise ValueError("MCP_TRANSPORT=lambda needs MCP_SERVER_LAMBDA_ARN")
