@@ -214,6 +214,17 @@ class ChatService:
             extra={"connectionId": connection_id, "code": error.code.value, "detail": str(error)},
         )
         self._post(connection_id, ErrorFrame.from_error(error, message_id))
+        self._record_refusal(connection_id, error)
+
+    def _record_refusal(self, connection_id: str, error: ChatbotError) -> None:
+        """An ``error`` analytics event for a refused frame, so that analysts see invalid
+        frames, oversized messages and rate limiting beside the engine's failures. A frame
+        from a connection with no session (it never connected) has nobody to count it for."""
+        try:
+            session_id = self._sessions.connection(connection_id).sessionId
+        except ChatbotError:
+            return
+        self._analytics.record("error", session_id, {"code": error.code.value, "stage": "frame"})
 
 
 def _history_entry(record: ConversationRecord) -> HistoryEntry:

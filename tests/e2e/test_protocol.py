@@ -306,6 +306,16 @@ async def test_a_bad_frame_gets_an_error_and_the_connection_and_history_survive(
     assert error["message"] and "Traceback" not in error["message"]
     await client.ping()
     assert stored(gateway, session["sessionId"]) == before
+    # Analysts see it: one error event for the session, with the code and where it was refused.
+    assert gateway.runtime is not None
+    today = before[0].timestamp[:10]
+    page = gateway.runtime.tables.analytics.query("error", index="byType", ascending=True)
+    refusals = [
+        item["details"]
+        for item in page.items
+        if item["sessionId"] == session["sessionId"] and item["date"] == today
+    ]
+    assert refusals == [{"code": code, "stage": "frame"}]
 
 
 async def test_an_error_names_the_message_it_is_about(client: ChatClient) -> None:
