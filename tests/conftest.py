@@ -63,6 +63,7 @@ class ScriptedModel(Model):
         self.pause = pause
         self.words_per_fragment = words_per_fragment
         self.calls: list[Any] = []
+        self.system_prompts: list[str | None] = []
         # While set, every call fails with it: a model that stays down.
         self.failing: BaseException | None = None
 
@@ -77,6 +78,7 @@ class ScriptedModel(Model):
 
     async def stream(self, messages: Any, *args: Any, **kwargs: Any) -> AsyncIterable[Any]:
         self.calls.append(list(messages))
+        self.system_prompts.append(kwargs.get("system_prompt", args[1] if len(args) > 1 else None))
         if self.failing is not None:
             raise self.failing
         step = self.script.pop(0) if self.script else self.default

@@ -288,3 +288,34 @@ async def test_logs_carry_what_the_user_wrote_only_where_configuration_allows(
     [failed] = [r for r in caplog.records if r.getMessage() == "answer failed"]
     assert vars(failed)["code"] == "MODEL_UNAVAILABLE" and vars(failed)["error"] == "ValueError"
     assert (secret in logged) is allowed
+
+
+async def test_past_the_token_budget_the_oldest_turns_are_dropped_and_summarised(
+    conversations: ConversationStore,
+    analytics: AnalyticsRecorder,
+    sender: RecordingSender,
+    clock: Any,
+) -> None:
+    from chatbot.engine.engine import AnswerPolicy
+
+    model = ScriptedModel(default="a" * 40)  # 10 tokens an answer
+    engine = ChatbotEngine(
+        conversations=conversations,
+        analytics=analytics,
+        sender=sender,
+        model_for=scripted(model),
+        # Each turn is 10 + 10 tokens: a budget of 45 keeps the last two.
+        policy=AnswerPolicy(context_token_budget=45),
+    )
+    for number in range(5):
+        clock.advance(seconds=1)
+        await engine.process_message(
+            ask(conversations, f"m{number}", f"question {number}".ljust(40))
+        )
+    sent = [block["content"][0]["text"].strip() for block in model.calls[-1]]
+    # The two newest earlier turns, then the question itself.
+    assert sent == ["question 2", "a" * 40, "question 3", "a" * 40, "question 4"]
+    summary = model.system_prompts[-1] or ""
+    assert "(2 exchanges no longer shown)" in summary
+    assert '"question 1"' in summary and '"question 0"' in summary
+    assert model.system_prompts[0] is not None and "no longer shown" not in model.system_prompts[0]
