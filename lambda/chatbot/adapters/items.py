@@ -8,7 +8,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from chatbot.tables import (
     MAX_ITEM_BYTES,
@@ -128,6 +128,33 @@ def check_update(
             raise ValueError(f"cannot increment index key attribute {attribute!r}")
         if isinstance(delta, bool) or not isinstance(delta, int | float):
             raise ValueError(f"increment of {attribute!r} must be a number, not {delta!r}")
+
+
+class UpdateRequest(NamedTuple):
+    """An update's parts, normalized and checked as DynamoDB would check them."""
+
+    key: Item
+    set_values: Item
+    remove: list[str]
+    increment: Item
+
+
+def prepare_update(
+    spec: TableSpec,
+    key: Mapping[str, Any],
+    set_values: Mapping[str, Any] | None,
+    remove: Iterable[str],
+    increment: Mapping[str, int | float] | None,
+) -> UpdateRequest:
+    """What both adapters do before an update touches anything."""
+    request = UpdateRequest(
+        key=check_key(spec, key),
+        set_values=normalize(dict(set_values or {})),
+        remove=list(remove),
+        increment=normalize(dict(increment or {})),
+    )
+    check_update(spec, request.set_values, request.remove, request.increment)
+    return request
 
 
 def is_expired(spec: TableSpec, item: Mapping[str, Any], now: float) -> bool:

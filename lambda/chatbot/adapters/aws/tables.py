@@ -157,11 +157,9 @@ class DynamoDBTable:
         increment: Mapping[str, int | float] | None = None,
         condition: Condition | None = None,
     ) -> Item:
-        table_key = rules.check_key(self._spec, key)
-        new_values: Item = rules.normalize(dict(set_values or {}))
-        removed = list(remove)
-        deltas: Item = rules.normalize(dict(increment or {}))
-        rules.check_update(self._spec, new_values, removed, deltas)
+        table_key, new_values, removed, deltas = rules.prepare_update(
+            self._spec, key, set_values, remove, increment
+        )
         # The result holds at least the key and the set values; refuse early what surely fails.
         rules.check_size({**table_key, **new_values})
         changes = (new_values, removed, deltas)

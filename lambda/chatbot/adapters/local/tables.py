@@ -180,11 +180,9 @@ class SQLiteTable:
         increment: Mapping[str, int | float] | None = None,
         condition: Condition | None = None,
     ) -> Item:
-        table_key = rules.check_key(self._spec, key)
-        new_values: Item = rules.normalize(dict(set_values or {}))
-        removed = list(remove)
-        deltas = dict(increment or {})
-        rules.check_update(self._spec, new_values, removed, deltas)
+        table_key, new_values, removed, deltas = rules.prepare_update(
+            self._spec, key, set_values, remove, increment
+        )
         row_key = self._row_key(table_key)
         with self._connection.writing() as connection:
             current = self._live(connection, row_key, self._clock())
