@@ -22,22 +22,13 @@ from strands.event_loop._retry import ModelRetryStrategy
 from strands.hooks import AfterInvocationEvent, AfterModelCallEvent, HookRegistry
 from strands.types.exceptions import ModelThrottledException
 
+from chatbot.retries import TRANSIENT_ERROR_CODES, backoff_ceiling
+
 logger = Logger(service="chatbot", child=True)
 
-# Error codes of AWS services, and exception class names of the model clients (botocore,
-# httpx under Ollama's client, openai), that mean "try again": a busy or briefly broken
-# service, or a network hiccup. Names, not imports: not every client is installed everywhere.
-TRANSIENT_ERROR_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "throttlingException",
-        "ServiceUnavailableException",
-        "InternalServerException",
-        "ModelNotReadyException",
-        "ModelTimeoutException",
-        "TooManyRequestsException",
-    }
-)
+# Exception class names of the model clients (botocore, httpx under Ollama's client, openai)
+# that mean "try again"; names, not imports: not every client is installed everywhere. AWS
+# error codes are chatbot.retries.TRANSIENT_ERROR_CODES.
 TRANSIENT_EXCEPTION_NAMES = frozenset(
     {
         # botocore
@@ -116,7 +107,7 @@ class DeadlineRetryStrategy(ModelRetryStrategy):
 
     def backoff(self, failures: int) -> float:
         """The longest wait after the ``failures``-th failure in a row (1, 2, ...)."""
-        return min(self._policy.max_delay, self._policy.base_delay * 2.0 ** (failures - 1))
+        return backoff_ceiling(failures, self._policy.base_delay, self._policy.max_delay)
 
     async def _after_invocation(self, event: AfterInvocationEvent) -> None:
         self._failures = 0

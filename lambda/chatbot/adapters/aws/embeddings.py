@@ -15,23 +15,13 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from chatbot.errors import ModelUnavailableError
+from chatbot.retries import TRANSIENT_ERROR_CODES, backoff_ceiling
 
 TITAN_V2_MODEL_ID = "amazon.titan-embed-text-v2:0"
 TITAN_V2_DIMENSIONS = frozenset({256, 512, 1024})
 # Titan v2 refuses inputs past either limit rather than truncating them itself.
 MAX_INPUT_CHARACTERS = 50_000
 MAX_INPUT_TOKENS = 8_192
-# Bedrock's transient failures; anything else (access, validation) will not get better.
-RETRYABLE_ERROR_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "ModelTimeout",
-        "ModelTimeoutException",
-        "ModelNotReadyException",
-    }
-)
 # How often an input is shortened after Titan counts more tokens than it accepts.
 _MAX_SHORTENINGS = 4
 _TOKEN_COUNT = re.compile(r"input token count:?\s*(\d+)", re.IGNORECASE)
@@ -160,7 +150,8 @@ class TitanEmbeddings:
                 )
             except ClientError as error:
                 code = error.response.get("Error", {}).get("Code", "")
-                if code not in RETRYABLE_ERROR_CODES:
+                # Anything but a transient failure (access, validation) will not get better.
+                if code not in TRANSIENT_ERROR_CODES:
                     raise
                 if attempt == self._max_attempts:
                     raise EmbeddingUnavailableError(
@@ -168,7 +159,7 @@ class TitanEmbeddings:
                         f"{error}"
                     ) from error
                 # Full jitter: concurrent workers throttled together do not retry together.
-                ceiling = min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
+                ceiling = backoff_ceiling(attempt, self._base_delay, self._max_delay)
                 self._sleep(self._jitter(0.0, ceiling))
                 continue
             return self._vector_from(response)
