@@ -101,3 +101,11 @@ def test_price_overrides_win_and_cost_is_per_million_tokens() -> None:
     price = price_of("llama3.2", 1.0, None)
     assert price == Price(1.0, 0.0)
     assert Price(3.0, 15.0).cost(1_000, 500) == pytest.approx(0.0105)
+
+
+def test_the_router_asks_the_engines_own_model_client_not_a_second_one(tmp_path: Path) -> None:
+    from chatbot.engine.semantic_router import classifier_model
+
+    chosen = settings(tmp_path, CHATBOT_MODEL="bedrock")
+    model_for = model_factory(chosen)
+    assert classifier_model(chosen, model_for) is model_for(QueryType.GENERAL)

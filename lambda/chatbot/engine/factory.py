@@ -39,8 +39,9 @@ def answer_policy(settings: Settings) -> AnswerPolicy:
     )
 
 
-def query_router(settings: Settings) -> QueryRouter | None:
-    """The semantic router (ROUTER_MODE=semantic), or None for the keyword rules alone."""
+def query_router(settings: Settings, model_for: ModelFactory) -> QueryRouter | None:
+    """The semantic router (ROUTER_MODE=semantic) asking ``model_for``'s model when unsure,
+    or None for the keyword rules alone."""
     if settings.router_mode == "rules":
         return None
     return router_from_settings(
@@ -48,6 +49,7 @@ def query_router(settings: Settings) -> QueryRouter | None:
         min_score=settings.router_min_score,
         min_margin=settings.router_min_margin,
         classify_seconds=settings.router_classify_seconds,
+        model_for=model_for,
     )
 
 
@@ -58,14 +60,16 @@ def build_engine(
     tools_for: ToolsFor | None = None,
     router: QueryRouter | Literal["configured"] | None = "configured",
 ) -> ChatbotEngine:
+    # One model client for the answers and the router's questions.
+    model_for = model_for or model_factory(runtime.settings)
     return ChatbotEngine(
         conversations=runtime.conversations,
         analytics=runtime.analytics,
         sender=sender,
-        model_for=model_for or model_factory(runtime.settings),
+        model_for=model_for,
         policy=answer_policy(runtime.settings),
         tools_for=tools_for or mcp_tools(runtime.settings),
         connections_of=runtime.sessions.connections_of,
         documents=document_search(runtime.settings),
-        router=query_router(runtime.settings) if router == "configured" else router,
+        router=query_router(runtime.settings, model_for) if router == "configured" else router,
     )

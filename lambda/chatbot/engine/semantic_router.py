@@ -286,26 +286,33 @@ def router_from_settings(
     min_score: float = DEFAULT_MIN_SCORE,
     min_margin: float = DEFAULT_MIN_MARGIN,
     classify_seconds: float = DEFAULT_CLASSIFY_SECONDS,
+    model_for: Callable[[QueryType], Model] | None = None,
 ) -> QueryRouter:
-    """The configured embeddings, and the configured model as the classifier."""
+    """The configured embeddings, and the configured model as the classifier. ``model_for``
+    is the engine's model factory, so that both share one model client."""
     from chatbot.embeddings import embeddings_from_settings
 
     return QueryRouter(
         embeddings_from_settings(settings),
         min_score=min_score,
         min_margin=min_margin,
-        classify=model_classifier(classifier_model(settings)),
+        classify=model_classifier(classifier_model(settings, model_for)),
         classify_seconds=classify_seconds,
     )
 
 
-def classifier_model(settings: Settings) -> Model:
-    """The configured model; offline, the offline model as a classifier (the keyword rules)."""
+def classifier_model(
+    settings: Settings, model_for: Callable[[QueryType], Model] | None = None
+) -> Model:
+    """The configured model (``model_for``'s, when given); offline, the offline model as a
+    classifier (the keyword rules)."""
     if settings.model_provider == "offline":
         from chatbot.engine.offline_model import ROUTER, OfflineModel
 
         return OfflineModel(route=ROUTER)
-    # Imported here: model_providers imports the engine, which imports this module.
-    from chatbot.engine.model_providers import model_factory
+    if model_for is None:
+        # Imported here: model_providers imports the engine, which imports this module.
+        from chatbot.engine.model_providers import model_factory
 
-    return model_factory(settings)(QueryType.GENERAL)
+        model_for = model_factory(settings)
+    return model_for(QueryType.GENERAL)
