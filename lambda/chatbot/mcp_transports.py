@@ -30,6 +30,26 @@ ClientStreams = tuple[
 Invoke = Callable[[bytes], bytes]
 
 
+def _start_server(
+    tasks: anyio.abc.TaskGroup,
+    server: Server[Any, Any],
+    streams: tuple[Any, Any],
+    *,
+    stateless: bool = False,
+) -> None:
+    """Run ``server`` on ``streams`` (its read and write ends) in ``tasks``; a handler's
+    failure becomes an error reply, never an exception out of the task group."""
+    tasks.start_soon(
+        lambda: server.run(
+            streams[0],
+            streams[1],
+            server.create_initialization_options(),
+            raise_exceptions=False,
+            stateless=stateless,
+        )
+    )
+
+
 @asynccontextmanager
 async def memory_transport(server: Server[Any, Any]) -> AsyncIterator[ClientStreams]:
     """A client's streams to ``server`` running in this process, for the session's length."""
@@ -37,14 +57,7 @@ async def memory_transport(server: Server[Any, Any]) -> AsyncIterator[ClientStre
         create_client_server_memory_streams() as (client_streams, server_streams),
         anyio.create_task_group() as tasks,
     ):
-        tasks.start_soon(
-            lambda: server.run(
-                server_streams[0],
-                server_streams[1],
-                server.create_initialization_options(),
-                raise_exceptions=False,
-            )
-        )
+        _start_server(tasks, server, server_streams)
         try:
             yield client_streams
         finally:
@@ -108,16 +121,8 @@ async def handle_message(
     async with create_client_server_memory_streams() as (client_streams, server_streams):
         client_read, client_write = client_streams
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(
-                lambda: server.run(
-                    server_streams[0],
-                    server_streams[1],
-                    server.create_initialization_options(),
-                    raise_exceptions=False,
-                    # Each invocation stands alone: no initialize handshake is kept.
-                    stateless=True,
-                )
-            )
+            # Each invocation stands alone: no initialize handshake is kept.
+            _start_server(tasks, server, server_streams, stateless=True)
             await client_write.send(SessionMessage(incoming))
             if is_request:
                 answer = await client_read.receive()
