@@ -10,10 +10,10 @@ from collections.abc import Sequence
 class CountingEmbeddings:
     """Deterministic unit vectors from a digest of the text; counts texts and calls."""
 
-    model_id = "fake-embeddings-v1"
     dimensions = 8
 
-    def __init__(self) -> None:
+    def __init__(self, model_id: str = "fake-embeddings-v1") -> None:
+        self.model_id = model_id
         self.texts: list[str] = []
         self.calls = 0
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import math
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ from chatbot.cli import main
 from chatbot.config import load_settings
 from chatbot.ingest.pipeline import DocumentStore, Ingestor
 from chatbot.search_index import EMBEDDING_FIELD, index_body
+from tests.integration.ingest_harness import CountingEmbeddings as FakeEmbeddings
 
 INDEX = "documents"
 MODEL = "amazon.titan-embed-text-v2:0:8"
@@ -29,26 +27,6 @@ PARAGRAPHS = [
     "Valves stop the flow when the tank is full. A float switch tells them when.",
     "Seals keep the water inside the pump. Replace them every two years.",
 ]
-
-
-class FakeEmbeddings:
-    """Deterministic unit vectors from a digest of the text; counts the texts embedded."""
-
-    dimensions = 8
-
-    def __init__(self, model_id: str = MODEL) -> None:
-        self.model_id = model_id
-        self.texts: list[str] = []
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        self.texts.extend(texts)
-        return [self.embed_query(text) for text in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        digest = hashlib.sha256(text.encode()).digest()
-        raw = [byte - 127.5 for byte in digest[: self.dimensions]]
-        norm = math.sqrt(sum(value * value for value in raw))
-        return [value / norm for value in raw]
 
 
 class MemoryCollection:
@@ -135,7 +113,7 @@ def collection() -> MemoryCollection:
 
 @pytest.fixture
 def embeddings() -> FakeEmbeddings:
-    return FakeEmbeddings()
+    return FakeEmbeddings(MODEL)
 
 
 @pytest.fixture
@@ -288,7 +266,7 @@ def test_delete_source_and_sources(
 
 
 def test_empty_deletes_and_upserts_send_nothing(collection: MemoryCollection) -> None:
-    store = store_of(collection, FakeEmbeddings())
+    store = store_of(collection, FakeEmbeddings(MODEL))
     assert store.delete([]) == 0
     store.upsert([])
     assert store.vectors_for("a.md", set()) == {}
