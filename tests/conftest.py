@@ -16,6 +16,23 @@ from chatbot.config import Settings
 from chatbot.engine.offline_model import split_into_deltas
 from chatbot.records import QueryType
 
+# Fake credentials and region, so that nothing can ever reach a real account.
+FAKE_AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture
+def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake credentials for one test; any AWS_PROFILE of the developer's is ignored."""
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    for name, value in FAKE_AWS_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+
 
 @pytest.fixture
 def rate_limit_per_minute() -> int:

@@ -9,17 +9,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.conftest import FAKE_AWS_ENVIRONMENT
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-
-# Fake credentials and region, so that nothing can ever reach a real account.
-FAKE_AWS_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 
 @pytest.fixture(scope="module")

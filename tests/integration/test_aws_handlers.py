@@ -19,13 +19,11 @@ from chatbot.handlers import websocket as websocket_handler
 from chatbot.runtime import Runtime, build_chat_service, runtime_from_settings
 from chatbot.tables import ALL_TABLES
 from chatbot.tokens import SessionTokens
+from tests.conftest import FAKE_AWS_ENVIRONMENT
 from tests.unit.conftest import RecordingInvoker, RecordingSender
 
 ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
+    **FAKE_AWS_ENVIRONMENT,
     "AWS_REGION": "us-east-1",
     "CHATBOT_ENV": "aws",
     "SESSIONS_TABLE": "test-sessions",

@@ -41,14 +41,10 @@ class Sender:
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModelServer]:
+def server(monkeypatch: pytest.MonkeyPatch, fake_aws_credentials: None) -> Iterator[ModelServer]:
     with model_server() as running:
-        # Bedrock's client goes to the local server, signing with throwaway credentials.
+        # Bedrock's client goes to the local server, signing with the fake credentials.
         monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", running.url)
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        monkeypatch.delenv("AWS_PROFILE", raising=False)
-        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
         yield running
 
 

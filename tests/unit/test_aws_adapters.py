@@ -15,11 +15,7 @@ from chatbot.ports import ConnectionGoneError, EngineRequest
 ENDPOINT = "https://abc123.execute-api.us-east-1.amazonaws.com/prod"
 
 
-@pytest.fixture(autouse=True)
-def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+pytestmark = pytest.mark.usefixtures("fake_aws_credentials")
 
 
 def test_post_sends_the_frame_to_the_connection() -> None:

@@ -10,11 +10,7 @@ from chatbot.adapters.local.embeddings import LocalEmbeddings, LocalModelMissing
 from chatbot.config import Settings
 from chatbot.embeddings import QueryCache, embeddings_from_settings
 
-
-@pytest.fixture(autouse=True)
-def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+pytestmark = pytest.mark.usefixtures("fake_aws_credentials")
 
 
 def test_local_settings_give_the_local_model_with_the_configured_batch_size(

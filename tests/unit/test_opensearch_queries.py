@@ -365,9 +365,8 @@ def test_a_failed_bulk_operation_raises_but_deleting_the_already_gone_does_not()
 # Client
 
 
-def test_the_client_signs_for_aoss_and_verifies_tls(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+@pytest.mark.usefixtures("fake_aws_credentials")
+def test_the_client_signs_for_aoss_and_verifies_tls() -> None:
     client = opensearch_client("https://abc123.eu-west-1.aoss.amazonaws.com", "eu-west-1")
     (connection,) = client.transport.connection_pool.connections
     assert connection.host == "https://abc123.eu-west-1.aoss.amazonaws.com:443"

@@ -294,9 +294,7 @@ def test_delete_event_leaves_the_index(client: FakeClient) -> None:
 
 
 @pytest.fixture
-def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+def aws_environment(monkeypatch: pytest.MonkeyPatch, fake_aws_credentials: None) -> Iterator[None]:
     monkeypatch.setenv("OPENSEARCH_ENDPOINT", "https://abc123.eu-west-1.aoss.amazonaws.com")
     monkeypatch.setenv("OPENSEARCH_REGION", "eu-west-1")
     load_settings.cache_clear()
