@@ -10,7 +10,7 @@ from strands import tool
 
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.conversations import ConversationStore
-from chatbot.engine.engine import ChatbotEngine
+from chatbot.engine.engine import AnswerPolicy, ChatbotEngine
 from chatbot.ports import EngineRequest
 from chatbot.records import QueryType
 from chatbot.tables import Tables
@@ -36,7 +36,7 @@ def engine_with(
         analytics=analytics,
         sender=sender,
         model_for=scripted(model),
-        history_turns=10,
+        policy=AnswerPolicy(history_turns=10),
         tools_for=(lambda query_type, session_id: tools or []) if tools else None,
     )
 
@@ -229,7 +229,7 @@ async def test_no_history_is_sent_when_history_turns_is_zero(
         analytics=analytics,
         sender=sender,
         model_for=scripted(model),
-        history_turns=turns,
+        policy=AnswerPolicy(history_turns=turns),
     )
     await engine.process_message(ask(conversations, "m1", "first"))
     await engine.process_message(ask(conversations, "m2", "second"))
@@ -251,7 +251,7 @@ async def test_an_answer_finished_after_a_reconnect_reaches_the_new_connection(
         analytics=analytics,
         sender=sender,
         model_for=scripted(ScriptedModel(["worth the wait"])),
-        history_turns=10,
+        policy=AnswerPolicy(history_turns=10),
         connections_of=sessions.connections_of,
     )
     conversations.add_user_message(session.sessionId, "m1", "slow question")
@@ -271,8 +271,6 @@ async def test_logs_carry_what_the_user_wrote_only_where_configuration_allows(
     caplog: pytest.LogCaptureFixture,
     allowed: bool,
 ) -> None:
-    from chatbot.engine.engine import AnswerPolicy
-
     secret = "my account number is 4242-1111"
     engine = ChatbotEngine(
         conversations=conversations,
@@ -296,8 +294,6 @@ async def test_past_the_token_budget_the_oldest_turns_are_dropped_and_summarised
     sender: RecordingSender,
     clock: Any,
 ) -> None:
-    from chatbot.engine.engine import AnswerPolicy
-
     model = ScriptedModel(default="a" * 40)  # 10 tokens an answer
     engine = ChatbotEngine(
         conversations=conversations,

@@ -9,7 +9,7 @@ import pytest
 
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.conversations import ConversationStore
-from chatbot.engine.engine import ChatbotEngine
+from chatbot.engine.engine import AnswerPolicy, ChatbotEngine
 from chatbot.engine.offline_intents import extractive_answer
 from chatbot.engine.offline_model import OfflineModel
 from chatbot.engine.rag import NOTHING_FOUND, grounded_prompt, parse_grounded_prompt
@@ -56,9 +56,8 @@ def engine(
         analytics=analytics,
         sender=sender,
         model_for=lambda query_type: model or OfflineModel(route=query_type.value),
-        history_turns=10,
+        policy=AnswerPolicy(history_turns=10, rag_top_k=4),
         documents=search,
-        rag_top_k=4,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -120,25 +120,17 @@ class ChatbotEngine:
         analytics: AnalyticsRecorder,
         sender: ConnectionSender,
         model_for: ModelFactory,
-        history_turns: int | None = None,
         policy: AnswerPolicy | None = None,
         tools_for: Callable[[QueryType, str], list[Any]] | None = None,
         connections_of: Callable[[str], list[str]] | None = None,
         documents: DocumentSearch | None = None,
-        rag_top_k: int | None = None,
         router: QueryRouter | None = None,
     ) -> None:
         self._conversations = conversations
         self._analytics = analytics
         self._sender = sender
         self._model_for = model_for
-        policy = policy or AnswerPolicy()
-        overrides: dict[str, int] = {}
-        if history_turns is not None:
-            overrides["history_turns"] = history_turns
-        if rag_top_k is not None:
-            overrides["rag_top_k"] = rag_top_k
-        self._policy = replace(policy, **overrides)  # type: ignore[arg-type]
+        self._policy = policy or AnswerPolicy()
         self._tools_for = tools_for
         self._connections_of = connections_of
         self._documents = documents

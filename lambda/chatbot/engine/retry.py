@@ -95,8 +95,6 @@ class DeadlineRetryStrategy(ModelRetryStrategy):
         self._sleep = sleep
         self._jitter = jitter
         self._failures = 0
-        self.retries = 0
-        self.delays: list[float] = []
 
     def is_retryable(self, exception: Exception) -> bool:
         return is_transient(exception)
@@ -144,7 +142,5 @@ class DeadlineRetryStrategy(ModelRetryStrategy):
                 "error": type(event.exception).__name__,
             },
         )
-        self.retries += 1
-        self.delays.append(delay)
         await self._sleep(delay)
         event.retry = True
