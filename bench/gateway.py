@@ -24,6 +24,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, WebSocketException
 from websockets.version import version as websockets_version
 
+from chatbot.analytics_report import percentile
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 READY_LINE = re.compile(r"http://127\.0\.0\.1:(\d+)/")
 # The embedded defaults are what is measured, whatever the developer's shell says.
@@ -240,12 +242,10 @@ async def run_load(
 # --- reporting --------------------------------------------------------------------------
 
 
-def percentile(values: list[float], share: float) -> float:
-    """Nearest-rank percentile: a value that was measured, never an interpolation."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(math.ceil(share / 100 * len(ordered)) - 1, 0)]
+def _percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (chatbot.analytics_report.percentile), NaN for no values."""
+    value = percentile(values, share)
+    return math.nan if value is None else value
 
 
 def _ms(seconds: float) -> str:
@@ -270,11 +270,11 @@ def table_row(target: str, clients: int, messages: int, results: Results) -> str
         str(messages),
         str(answers),
         errors or "0",
-        _ms(percentile(results.connect_s, 50)),
-        _ms(percentile(results.ack_s, 50)),
-        _ms(percentile(results.ack_s, 99)),
-        _ms(percentile(results.answer_s, 50)),
-        _ms(percentile(results.answer_s, 99)),
+        _ms(_percentile(results.connect_s, 50)),
+        _ms(_percentile(results.ack_s, 50)),
+        _ms(_percentile(results.ack_s, 99)),
+        _ms(_percentile(results.answer_s, 50)),
+        _ms(_percentile(results.answer_s, 99)),
         f"{rate:.1f}",
         f"{results.load_seconds:.2f}",
     ]

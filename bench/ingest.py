@@ -41,6 +41,7 @@ import numpy as np
 from chatbot.adapters.local.document_store import SQLiteDocumentStore
 from chatbot.adapters.local.documents import SQLiteDocumentIndex
 from chatbot.adapters.local.embeddings import LocalEmbeddings
+from chatbot.analytics_report import percentile
 from chatbot.document_search import ModeSearch, SearchMode
 from chatbot.evaluation.dataset import load_dataset
 from chatbot.ingest.pipeline import DEFAULT_BATCH_SIZE, Ingestor
@@ -73,13 +74,14 @@ def write_corpus(folder: Path, max_files: int | None = None) -> tuple[int, int]:
     return min(len(pages), max_files or len(pages)), characters
 
 
-def percentile(samples: list[float], fraction: float) -> float:
-    """Nearest rank: the smallest sample with at least ``fraction`` of samples at or below."""
-    ordered = sorted(samples)
-    return ordered[max(0, int(np.ceil(fraction * len(ordered))) - 1)]
-
-
 Search = Callable[[str], object]
+
+
+def _percentile(samples: list[float], rank: float) -> float:
+    """Nearest rank (chatbot.analytics_report.percentile) of samples that are never empty."""
+    value = percentile(samples, rank)
+    assert value is not None
+    return value
 
 
 def timed(searches: dict[str, Search], queries: list[str]) -> dict[str, list[float]]:
@@ -174,8 +176,8 @@ def main() -> int:
         ]
         for kind, samples in results.items():
             lines.append(
-                f"| {kind} | {len(samples)} | {percentile(samples, 0.5):.1f} | "
-                f"{percentile(samples, 0.99):.1f} | {statistics.fmean(samples):.1f} | "
+                f"| {kind} | {len(samples)} | {_percentile(samples, 50):.1f} | "
+                f"{_percentile(samples, 99):.1f} | {statistics.fmean(samples):.1f} | "
                 f"{max(samples):.1f} |"
             )
     table = "\n".join(lines) + "\n"

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from chatbot.adapters.local.documents import ChunkToIndex, SQLiteDocumentIndex
+from chatbot.analytics_report import percentile
 from chatbot.records import DocumentChunk
 
 WORDS_PER_CHUNK = 120
@@ -82,10 +83,11 @@ def corpus(count: int, rng: random.Random) -> tuple[list[str], list[float]]:
     return texts, weights
 
 
-def percentile(samples: list[float], fraction: float) -> float:
-    """Nearest rank: the smallest sample with at least ``fraction`` of samples at or below."""
-    ordered = sorted(samples)
-    return ordered[max(0, int(np.ceil(fraction * len(ordered))) - 1)]
+def _percentile(samples: list[float], rank: float) -> float:
+    """Nearest rank (chatbot.analytics_report.percentile) of samples that are never empty."""
+    value = percentile(samples, rank)
+    assert value is not None
+    return value
 
 
 def timed(search: Callable[[str], list[DocumentChunk]], queries: list[str]) -> list[float]:
@@ -188,8 +190,8 @@ def main() -> int:
     ]
     for kind, samples in results.items():
         lines.append(
-            f"| {kind} | {len(samples)} | {percentile(samples, 0.5):.2f} | "
-            f"{percentile(samples, 0.99):.2f} | {statistics.fmean(samples):.2f} | "
+            f"| {kind} | {len(samples)} | {_percentile(samples, 50):.2f} | "
+            f"{_percentile(samples, 99):.2f} | {statistics.fmean(samples):.2f} | "
             f"{max(samples):.2f} |"
         )
     table = "\n".join(lines) + "\n"
