@@ -225,7 +225,7 @@ class SessionManager:
 
     def cleanup_inactive_sessions(
         self,
-        sender: ConnectionSender | None = None,
+        sender: ConnectionSender,
         *,
         page_size: int = 100,
         time_left: TimeLeft | None = None,
@@ -273,19 +273,16 @@ class SessionManager:
                 return report
 
     def _drop_connections(
-        self, session_id: str, sender: ConnectionSender | None, report: CleanupReport
+        self, session_id: str, sender: ConnectionSender, report: CleanupReport
     ) -> None:
         page = self._connections.query(session_id, index="bySession")
         for item in page.items:
             connection_id = item["connectionId"]
-            if sender is not None:
-                try:
-                    sender.delete(connection_id)
-                except ConnectionGoneError:
-                    report.connections_gone += 1
-                    logger.debug("connection already gone", extra={"connectionId": connection_id})
-                else:
-                    report.connections_closed += 1
+            try:
+                sender.delete(connection_id)
+            except ConnectionGoneError:
+                report.connections_gone += 1
+                logger.debug("connection already gone", extra={"connectionId": connection_id})
             else:
                 report.connections_closed += 1
             self._connections.delete({"connectionId": connection_id})

@@ -103,10 +103,10 @@ def test_cleanup_does_not_close_a_session_that_became_active_after_it_was_read(
 
 
 def test_many_idle_sessions_are_closed_across_pages(
-    sessions: SessionManager, clock: FakeClock
+    sessions: SessionManager, clock: FakeClock, sender: RecordingSender
 ) -> None:
     created = [sessions.create_session() for _ in range(25)]
     clock.advance(hours=1)
-    report = sessions.cleanup_inactive_sessions(page_size=7)
+    report = sessions.cleanup_inactive_sessions(sender, page_size=7)
     assert (report.closed, report.pages) == (25, 4)
     assert all(not s.isActive for s in (sessions.get_session(c.sessionId) for c in created) if s)
