@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
+from chatbot.adapters.store import table_store
 from chatbot.analytics_report import (
     DETAIL_COLUMNS,
     EVENT_COLUMNS,
@@ -129,27 +130,18 @@ def _date_range(args: argparse.Namespace, today: date) -> DateRange:
 def _analytics_table(settings: Settings) -> Iterator[tuple[Table, str]]:
     """The analytics table CHATBOT_ENV selects, and a description of where it is."""
     if settings.chatbot_env is Environment.AWS:
-        import boto3
-
-        from chatbot.adapters.aws.tables import DynamoDBTables
-
-        client = boto3.client("dynamodb", region_name=settings.aws_region)
-        yield (
-            DynamoDBTables(client, settings.table_names).table(ANALYTICS),
-            f"DynamoDB {settings.analytics_table} in {settings.aws_region}",
-        )
-        return
-    from chatbot.adapters.local.tables import SQLiteTables
-
-    path = settings.sqlite_path
-    if not path.is_file():
+        where = f"DynamoDB {settings.analytics_table} in {settings.aws_region}"
+    elif settings.sqlite_path.is_file():
+        where = str(settings.sqlite_path)
+    else:
         # Opening it would create an empty store; an analyst wants to know it is not there.
+        path = settings.sqlite_path
         raise UsageError(f"no local store at {path}: run `chatbot serve` or set CHATBOT_STATE_DIR")
-    local = SQLiteTables(path)
+    store = table_store(settings)
     try:
-        yield local.table(ANALYTICS), str(path)
+        yield store.table(ANALYTICS), where
     finally:
-        local.close()
+        store.close()
 
 
 # --- summary -----------------------------------------------------------------------------

@@ -18,9 +18,10 @@ import mcp.types as types
 from aws_lambda_powertools import Logger
 from mcp.server.lowlevel import Server
 
-from chatbot.config import Environment, Settings
+from chatbot.adapters.store import table_store
+from chatbot.config import Settings
 from chatbot.document_search import document_search
-from chatbot.tables import RECORDS, Table
+from chatbot.tables import RECORDS
 from chatbot.tools.catalog import ToolCatalog
 from chatbot.tools.errors import ToolError
 from chatbot.tools.executor import ToolExecutor
@@ -123,17 +124,6 @@ def server_from_settings(
     """The server on the adapters configuration selects: DynamoDB in AWS, SQLite locally."""
     catalog = ToolCatalog.load()
     documents = document_search(settings)
-    if settings.chatbot_env is Environment.AWS:
-        import boto3
-
-        from chatbot.adapters.aws.tables import DynamoDBTables
-
-        client = boto3.client("dynamodb", region_name=settings.aws_region)
-        records: Table = DynamoDBTables(client, settings.table_names).table(RECORDS)
-    else:
-        from chatbot.adapters.local.tables import SQLiteTables
-
-        settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        records = SQLiteTables(settings.sqlite_path).table(RECORDS)
+    records = table_store(settings).table(RECORDS)
     executor = ToolExecutor(catalog, records, documents)
     return build_server(catalog, executor, default_owner=default_owner, on_call=on_call)

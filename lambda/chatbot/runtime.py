@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 
+from chatbot.adapters.store import table_store
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.chat_service import ChatService
 from chatbot.config import Environment, Settings
@@ -77,21 +78,11 @@ def build_chat_service(
 
 def runtime_from_settings(settings: Settings) -> Runtime:
     """The runtime on the adapters CHATBOT_ENV selects: DynamoDB in AWS, SQLite locally."""
+    tables = table_store(settings).tables()
     if settings.chatbot_env is Environment.AWS:
-        import boto3
-
-        from chatbot.adapters.aws.tables import DynamoDBTables
-
-        client = boto3.client("dynamodb", region_name=settings.aws_region)
-        tables = DynamoDBTables(client, settings.table_names).tables()
         return build_runtime(settings, tables, lambda: aws_session_secret(settings))
-    from chatbot.adapters.local.tables import SQLiteTables
-
-    # Chat history and the token key live here: readable by their owner only.
-    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    local = SQLiteTables(settings.sqlite_path)
     return build_runtime(
-        settings, local.tables(), lambda: load_or_create_local_secret(settings.secret_path)
+        settings, tables, lambda: load_or_create_local_secret(settings.secret_path)
     )
 
 

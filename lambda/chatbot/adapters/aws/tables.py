@@ -71,6 +71,10 @@ class DynamoDBTables:
             analytics=self.table(ANALYTICS),
         )
 
+    def close(self) -> None:
+        """Nothing to release: the boto3 client belongs to the caller."""
+        return None
+
 
 @contextmanager
 def _translated_errors() -> Iterator[None]:

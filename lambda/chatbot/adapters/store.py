@@ -1,0 +1,38 @@
+"""The tables' adapter that configuration selects: DynamoDB in AWS, the SQLite file locally.
+
+Every entry point that opens tables (the runtime, the MCP server, `chatbot analytics`) comes
+here, so that choosing and opening them is written once.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from chatbot.config import Environment, Settings
+from chatbot.tables import Table, Tables, TableSpec
+
+
+class TableStore(Protocol):
+    def table(self, spec: TableSpec) -> Table: ...
+
+    def tables(self) -> Tables: ...
+
+    def close(self) -> None: ...
+
+
+def table_store(settings: Settings) -> TableStore:
+    """DynamoDB (the tables SESSIONS_TABLE and the others name) with CHATBOT_ENV=aws; else
+    the SQLite file in the state folder, which is made first, readable by its owner only
+    (it holds chat history, and the session-token key beside it)."""
+    # Adapters are imported here so a process loads only the one it uses.
+    if settings.chatbot_env is Environment.AWS:
+        import boto3
+
+        from chatbot.adapters.aws.tables import DynamoDBTables
+
+        client = boto3.client("dynamodb", region_name=settings.aws_region)
+        return DynamoDBTables(client, settings.table_names)
+    from chatbot.adapters.local.tables import SQLiteTables
+
+    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return SQLiteTables(settings.sqlite_path)
