@@ -307,15 +307,8 @@
       return;
     }
     if (turn && turn.item && !turn.done) {
-      turn.done = true;
-      turn.item.dataset.state = "error";
-      turn.item.classList.add("error");
-      turn.item.setAttribute("aria-busy", "false");
       // Not by colour alone: screen readers hear that this bubble is an error.
-      turn.item.querySelector(".visually-hidden").textContent = "Error:";
-      turn.content.classList.remove("placeholder");
-      turn.content.textContent = text;
-      turn.content.dataset.testid = "message-error";
+      settleTurn(turn, "error", "Error:", text, "message-error");
       if (frame.retryable) addRetryButton(turn, frame.messageId);
       // The person just sent this; the reason it failed must be in view.
       scrollToEnd(true);
@@ -367,16 +360,22 @@
     return item;
   }
 
-  function finishAnswer(turn, messageId, content, sources) {
+  // A turn's bubble, done: its state ("complete" or "error"), the label screen readers hear,
+  // its final text and the test id of that text.
+  function settleTurn(turn, outcome, label, text, testid) {
     turn.done = true;
-    turn.item.dataset.state = "complete";
-    turn.item.classList.remove("error");
+    turn.item.dataset.state = outcome;
+    turn.item.classList.toggle("error", outcome === "error");
     turn.item.setAttribute("aria-busy", "false");
-    turn.item.querySelector(".visually-hidden").textContent = "Assistant:";
+    turn.item.querySelector(".visually-hidden").textContent = label;
     turn.content.classList.remove("placeholder");
-    turn.content.textContent = String(content ?? "");
+    turn.content.textContent = text;
+    turn.content.dataset.testid = testid;
+  }
+
+  function finishAnswer(turn, messageId, content, sources) {
     // An earlier error in this bubble (say, before a resend) no longer applies.
-    turn.content.dataset.testid = "message-content";
+    settleTurn(turn, "complete", "Assistant:", String(content ?? ""), "message-content");
     for (const stale of turn.item.querySelectorAll(".sources, .feedback, .retry")) stale.remove();
     if (Array.isArray(sources) && sources.length) turn.item.appendChild(sourceList(sources));
     turn.item.appendChild(feedbackControls(turn, messageId));
