@@ -20,10 +20,10 @@ from aws_cdk.assertions import Template
 REPO = Path(__file__).resolve().parents[2]
 
 
-@dataclass
-class Synthesized:
-    stack: Any
-    template: Template
+class TemplateResources:
+    """Resources of a synthesized template (``self.json``) by type, for the test views below
+    and in the construct tests."""
+
     json: dict[str, Any]
 
     def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
@@ -32,6 +32,13 @@ class Synthesized:
             for name, resource in self.json["Resources"].items()
             if resource["Type"] == resource_type
         }
+
+
+@dataclass
+class Synthesized(TemplateResources):
+    stack: Any
+    template: Template
+    json: dict[str, Any]
 
 
 def synthesize(extra_context: dict[str, Any], outdir: Path) -> Synthesized:

@@ -15,7 +15,7 @@ from aws_cdk.assertions import Template
 from constructs import IConstruct
 
 from stacks.constructs.observability import Observability
-from tests.infra.conftest import assert_cfn_lint_clean, construct_test_app
+from tests.infra.conftest import TemplateResources, assert_cfn_lint_clean, construct_test_app
 
 REPO = Path(__file__).resolve().parents[2]
 API_ID = "abc123"
@@ -26,20 +26,13 @@ TIMEOUTS = {"websocket": 10, "engine": 300, "mcp": 60}
 
 
 @dataclass
-class Observed:
+class Observed(TemplateResources):
     template: Template
     json: dict[str, Any]
     # Logical ids: each function by name, "topic", "key".
     ids: dict[str, str]
     # Logical id of each alarm, by its key in Observability.alarms.
     alarm_ids: dict[str, str]
-
-    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
-        return {
-            name: resource
-            for name, resource in self.json["Resources"].items()
-            if resource["Type"] == resource_type
-        }
 
     def alarm(self, key: str) -> dict[str, Any]:
         return self.json["Resources"][self.alarm_ids[key]]["Properties"]  # type: ignore[no-any-return]

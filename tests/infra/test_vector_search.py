@@ -21,7 +21,7 @@ from aws_cdk.assertions import Match, Template
 
 from chatbot.search_index import mapping_version
 from stacks.constructs.vector_search import VectorSearch
-from tests.infra.conftest import assert_cfn_lint_clean, construct_test_app
+from tests.infra.conftest import TemplateResources, assert_cfn_lint_clean, construct_test_app
 
 COLLECTION = "chatbot-test-docs"
 INDEX = "documents"
@@ -29,7 +29,7 @@ DIMENSIONS = 1024
 
 
 @dataclass
-class VectorStack:
+class VectorStack(TemplateResources):
     template: Template
     json: dict[str, Any]
     # Logical ids: "collection", the roles "reader", "writer", "both" and "setup", and
@@ -37,13 +37,6 @@ class VectorStack:
     ids: dict[str, str]
     # Every acknowledgment in the construct tree: rule id -> reason.
     acknowledgments: dict[str, str]
-
-    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
-        return {
-            name: resource
-            for name, resource in self.json["Resources"].items()
-            if resource["Type"] == resource_type
-        }
 
     def one(self, resource_type: str) -> tuple[str, dict[str, Any]]:
         [(name, resource)] = self.resources(resource_type).items()

@@ -15,7 +15,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.constructs.web_hosting import WebHosting
-from tests.infra.conftest import assert_cfn_lint_clean, construct_test_app
+from tests.infra.conftest import TemplateResources, assert_cfn_lint_clean, construct_test_app
 
 REPO = Path(__file__).resolve().parents[2]
 WEB_DIR = REPO / "web"
@@ -24,7 +24,7 @@ WEBSOCKET_URL = f"wss://{API_HOST}/dev"
 
 
 @dataclass
-class Hosted:
+class Hosted(TemplateResources):
     """One synthesized stack holding a WebHosting, and the ids needed to read its template."""
 
     json: dict[str, Any]
@@ -32,13 +32,6 @@ class Hosted:
     url: Any
     distribution_arn: Any
     outdir: Path
-
-    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
-        return {
-            name: resource
-            for name, resource in self.json["Resources"].items()
-            if resource["Type"] == resource_type
-        }
 
     def one(self, resource_type: str) -> dict[str, Any]:
         [resource] = self.resources(resource_type).values()
