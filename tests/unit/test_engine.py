@@ -30,13 +30,14 @@ def engine_with(
     analytics: AnalyticsRecorder,
     sender: RecordingSender,
     tools: list[Any] | None = None,
+    policy: AnswerPolicy | None = None,
 ) -> ChatbotEngine:
     return ChatbotEngine(
         conversations=conversations,
         analytics=analytics,
         sender=sender,
         model_for=scripted(model),
-        policy=AnswerPolicy(history_turns=10),
+        policy=policy or AnswerPolicy(history_turns=10),
         tools_for=(lambda query_type, session_id: tools or []) if tools else None,
     )
 

@@ -12,9 +12,9 @@ from chatbot.conversations import ConversationStore
 from chatbot.engine.engine import AnswerPolicy, ChatbotEngine
 from chatbot.engine.retry import DeadlineRetryStrategy, RetryPolicy, is_transient
 from chatbot.tables import Tables
-from tests.conftest import PartialFailure, ScriptedModel, scripted
+from tests.conftest import PartialFailure, ScriptedModel
 from tests.unit.conftest import RecordingSender, events_of
-from tests.unit.test_engine import SESSION, ask, frames
+from tests.unit.test_engine import SESSION, ask, engine_with, frames
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0.001, max_delay=0.004, min_attempt_seconds=0)
 
@@ -34,15 +34,8 @@ def engine_for(
     conversations: ConversationStore,
     analytics: AnalyticsRecorder,
     sender: RecordingSender,
-    retry: RetryPolicy = FAST,
 ) -> ChatbotEngine:
-    return ChatbotEngine(
-        conversations=conversations,
-        analytics=analytics,
-        sender=sender,
-        model_for=scripted(model),
-        policy=AnswerPolicy(retry=retry),
-    )
+    return engine_with(model, conversations, analytics, sender, policy=AnswerPolicy(retry=FAST))
 
 
 @pytest.mark.parametrize(
