@@ -45,13 +45,17 @@ class Context:
     messages: Messages
     # One paragraph on what was left out, for the system prompt; None when nothing was.
     summary: str | None
-    kept_turns: int
     dropped_turns: int
     tokens: int
     # The user's previous question, kept in context or not, and the path that answered it:
     # what a follow-up refers to.
     last_question: str | None = None
     last_query_type: QueryType | None = None
+
+    @property
+    def kept_turns(self) -> int:
+        """Turns given in full: a question and its answer each."""
+        return len(self.messages) // 2
 
 
 def fit_to_budget(turns: list[Turn], budget: int) -> Context:
@@ -75,7 +79,6 @@ def fit_to_budget(turns: list[Turn], budget: int) -> Context:
     return Context(
         messages=messages,
         summary=summarise(dropped),
-        kept_turns=len(kept),
         dropped_turns=len(dropped),
         tokens=used,
         last_question=turns[-1].question if turns else None,
