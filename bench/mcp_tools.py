@@ -29,6 +29,7 @@ import anyio
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from chatbot.clock import SystemClock
 from chatbot.config import Settings
 from chatbot.mcp_server import OWNER_META_KEY, server_from_settings
 from chatbot.mcp_transports import handle_message, lambda_transport, memory_transport
@@ -40,7 +41,7 @@ META = {OWNER_META_KEY: "bench"}
 async def session_for(transport: str, state: Path) -> AsyncIterator[ClientSession]:
     settings = Settings(CHATBOT_STATE_DIR=state)
     if transport == "in-memory":
-        streams = memory_transport(server_from_settings(settings))
+        streams = memory_transport(server_from_settings(settings, clock=SystemClock()))
     elif transport == "stdio":
         parameters = StdioServerParameters(
             command=sys.executable,
@@ -49,7 +50,7 @@ async def session_for(transport: str, state: Path) -> AsyncIterator[ClientSessio
         )
         streams = stdio_client(parameters)
     else:
-        server = server_from_settings(settings)
+        server = server_from_settings(settings, clock=SystemClock())
 
         def invoke(payload: bytes) -> bytes:
             reply = anyio.from_thread.run(handle_message, server, json.loads(payload))

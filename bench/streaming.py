@@ -28,6 +28,7 @@ from strands.models.model import Model
 
 from chatbot.adapters.local.tables import SQLiteTables
 from chatbot.analytics import AnalyticsRecorder
+from chatbot.clock import SystemClock
 from chatbot.conversations import ConversationStore
 from chatbot.engine.engine import AnswerPolicy, ChatbotEngine
 from chatbot.engine.streaming import StreamingPolicy
@@ -84,18 +85,20 @@ class TimedSender:
 
 
 async def run_setting(wait_ms: int, answers: int, interval: float) -> dict[str, float]:
-    tables = SQLiteTables(":memory:").tables()
-    conversations = ConversationStore(tables.conversations, timedelta(days=1))
+    clock = SystemClock()
+    tables = SQLiteTables(":memory:", clock=clock).tables()
+    conversations = ConversationStore(tables.conversations, timedelta(days=1), clock=clock)
     sender = TimedSender()
     engines = []
     models = [PacedModel(interval, seed=n) for n in range(answers)]
     for n, model in enumerate(models):
         engine = ChatbotEngine(
             conversations=conversations,
-            analytics=AnalyticsRecorder(tables.analytics, timedelta(days=1)),
+            analytics=AnalyticsRecorder(tables.analytics, timedelta(days=1), clock=clock),
             sender=sender,
             model_for=lambda query_type, model=model: model,  # type: ignore[misc]
             policy=AnswerPolicy(streaming=StreamingPolicy(max_wait=wait_ms / 1000)),
+            clock=clock,
         )
         conversations.add_user_message(f"s{n}", "m", "tell me a story")
         engines.append(engine)

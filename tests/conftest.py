@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,39 @@ FAKE_AWS_ENVIRONMENT = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+
+class FakeClock:
+    """The one clock a test hands every component: it moves only when the test moves it.
+
+    It starts at a fixed moment that no test may rely on being today's date. With ``tick``,
+    every ``now()`` moves it on by that much, as time passes between a system's steps.
+    """
+
+    def __init__(self, moment: datetime | None = None, *, tick: timedelta | None = None) -> None:
+        self.moment = moment or datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+        self._start = self.moment
+        self._tick = tick
+
+    def now(self) -> datetime:
+        moment = self.moment
+        if self._tick:
+            self.moment += self._tick
+        return moment
+
+    def time(self) -> float:
+        return self.moment.timestamp()
+
+    def monotonic(self) -> float:
+        return (self.moment - self._start).total_seconds()
+
+    def advance(self, **delta: float) -> None:
+        self.moment += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from chatbot.records import AnalyticsEventType, AnalyticsRecord, iso, utc_now
+from chatbot.clock import Clock
+from chatbot.records import AnalyticsEventType, AnalyticsRecord, iso
 from chatbot.tables import Table
 
 logger = Logger(service="chatbot", child=True)
@@ -31,7 +31,8 @@ class AnalyticsRecorder:
         self,
         table: Table,
         retention: timedelta,
-        clock: Callable[[], datetime] = utc_now,
+        *,
+        clock: Clock,
     ) -> None:
         self._table = table
         self._retention = retention
@@ -40,7 +41,7 @@ class AnalyticsRecorder:
     def record(
         self, event_type: AnalyticsEventType, session_id: str, details: dict[str, Any]
     ) -> AnalyticsRecord | None:
-        now = self._clock()
+        now = self._clock.now()
         stamp = iso(now)
         record = AnalyticsRecord(
             date=stamp[:10],

@@ -24,8 +24,9 @@ from chatbot.analytics_report import (
     read_events,
     summarize,
 )
+from chatbot.clock import Clock, SystemClock
 from chatbot.config import Environment, Settings, load_settings
-from chatbot.records import QueryType, utc_now
+from chatbot.records import QueryType
 from chatbot.tables import ANALYTICS, Table
 
 EVENT_TYPES = ("query", "tool_usage", "session_created", "session_closed", "feedback", "error")
@@ -40,15 +41,17 @@ def main(
     argv: list[str],
     *,
     settings: Settings | None = None,
-    today: date | None = None,
+    clock: Clock | None = None,
     stdout: TextIO | None = None,
 ) -> int:
     out = stdout or sys.stdout
     args = _parser().parse_args(argv)
     settings = settings or load_settings()
+    # The command's one clock: it names today and it is what the tables' TTL filter reads.
+    clock = clock or SystemClock()
     try:
-        dates = _date_range(args, today or utc_now().date())
-        with _analytics_table(settings) as (table, where):
+        dates = _date_range(args, clock.now().date())
+        with _analytics_table(settings, clock) as (table, where):
             command: Callable[[argparse.Namespace, Table, DateRange, str, TextIO], int] = args.run
             return command(args, table, dates, where, out)
     except UsageError as error:
@@ -127,7 +130,7 @@ def _date_range(args: argparse.Namespace, today: date) -> DateRange:
 
 
 @contextmanager
-def _analytics_table(settings: Settings) -> Iterator[tuple[Table, str]]:
+def _analytics_table(settings: Settings, clock: Clock) -> Iterator[tuple[Table, str]]:
     """The analytics table CHATBOT_ENV selects, and a description of where it is."""
     if settings.chatbot_env is Environment.AWS:
         where = f"DynamoDB {settings.analytics_table} in {settings.aws_region}"
@@ -137,7 +140,7 @@ def _analytics_table(settings: Settings) -> Iterator[tuple[Table, str]]:
         # Opening it would create an empty store; an analyst wants to know it is not there.
         path = settings.sqlite_path
         raise UsageError(f"no local store at {path}: run `chatbot serve` or set CHATBOT_STATE_DIR")
-    store = table_store(settings)
+    store = table_store(settings, clock)
     try:
         yield store.table(ANALYTICS), where
     finally:

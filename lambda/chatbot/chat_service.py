@@ -9,6 +9,7 @@ from datetime import timedelta
 from aws_lambda_powertools import Logger
 
 from chatbot.analytics import AnalyticsRecorder
+from chatbot.clock import Clock
 from chatbot.conversations import ConversationStore
 from chatbot.errors import ChatbotError, InternalError, SessionMismatchError, as_chatbot_error
 from chatbot.ports import ConnectionGoneError, ConnectionSender, EngineInvoker, EngineRequest
@@ -30,7 +31,7 @@ from chatbot.protocol import (
     SessionFrame,
     parse_client_frame,
 )
-from chatbot.records import ConversationRecord, iso, utc_now
+from chatbot.records import ConversationRecord, iso
 from chatbot.sessions import SessionManager
 from chatbot.tokens import SessionTokens
 
@@ -60,8 +61,10 @@ class ChatService:
         sender: ConnectionSender,
         invoker: EngineInvoker,
         max_frame_bytes: int,
+        clock: Clock,
         answer_timeout: timedelta = timedelta(minutes=6),
     ) -> None:
+        self._clock = clock
         self._sessions = sessions
         self._conversations = conversations
         self._analytics = analytics
@@ -198,7 +201,7 @@ class ChatService:
         return AckFrame(
             messageId=message_id,
             sessionId=session_id,
-            timestamp=iso(utc_now()),
+            timestamp=iso(self._clock.now()),
             duplicate=True if duplicate else None,
         )
 

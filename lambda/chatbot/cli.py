@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from chatbot.clock import SystemClock
 from chatbot.config import load_settings
 
 if TYPE_CHECKING:
@@ -177,7 +178,9 @@ def _ingest_into_opensearch(args: argparse.Namespace, settings: Settings) -> int
     except ChatbotError as error:
         sys.stderr.write(f"chatbot ingest: {error}\n")
         return 1
-    index = OpenSearchDocumentIndex(client, settings.opensearch_index, embeddings)
+    index = OpenSearchDocumentIndex(
+        client, settings.opensearch_index, embeddings, clock=SystemClock()
+    )
     store = OpenSearchDocumentStore(index, model_id=embeddings.model_id)
     # A 403 means this identity is not in the collection's data access policy (the stack's
     # ingestPrincipalArns) or lacks aoss:APIAccessAll in IAM.
@@ -257,7 +260,7 @@ async def _mcp(owner: str) -> int:
 
     # stdout carries the protocol: logs must go to stderr.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
-    server = server_from_settings(load_settings(), default_owner=owner)
+    server = server_from_settings(load_settings(), clock=SystemClock(), default_owner=owner)
     async with stdio_server() as (read_stream, write_stream):
         await server.run(read_stream, write_stream, server.create_initialization_options())
     return 0

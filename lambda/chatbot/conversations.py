@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Literal
 
+from chatbot.clock import Clock
 from chatbot.errors import InvalidMessageError
-from chatbot.records import ConversationRecord, MessageStatus, iso, utc_now
+from chatbot.records import ConversationRecord, MessageStatus, iso
 from chatbot.tables import (
     CONVERSATIONS,
     All,
@@ -28,7 +28,8 @@ class ConversationStore:
         self,
         table: Table,
         retention: timedelta,
-        clock: Callable[[], datetime] = utc_now,
+        *,
+        clock: Clock,
     ) -> None:
         self._table = table
         self._retention = retention
@@ -50,7 +51,7 @@ class ConversationStore:
 
         Returns the stored record and whether this call created it.
         """
-        now = self._clock()
+        now = self._clock.now()
         record = ConversationRecord(
             sessionId=session_id,
             recordId=ConversationRecord.record_id(message_id, "user"),
@@ -91,7 +92,7 @@ class ConversationStore:
 
         Conditional on the attempt the caller saw, so of two resends only one wins.
         """
-        now = self._clock()
+        now = self._clock.now()
         seen = user_message.attemptedAt or user_message.timestamp
         if user_message.status == "answered":
             return False
@@ -118,7 +119,7 @@ class ConversationStore:
     def save_answer(self, answer: ConversationRecord) -> ConversationRecord:
         """Store an answer once; a second save of the same messageId returns the first."""
         item = answer.to_item()
-        item.setdefault("ttl", self._ttl(self._clock()))
+        item.setdefault("ttl", self._ttl(self._clock.now()))
         try:
             self._table.put(item, condition=NotExists(CONVERSATIONS.partition_key))
         except ConditionFailedError:
@@ -152,7 +153,7 @@ class ConversationStore:
     def add_feedback(
         self, session_id: str, message_id: str, rating: str, comment: str | None
     ) -> None:
-        feedback: dict[str, str] = {"rating": rating, "at": iso(self._clock())}
+        feedback: dict[str, str] = {"rating": rating, "at": iso(self._clock.now())}
         if comment:
             feedback["comment"] = comment
         try:

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Literal, Protocol
 
+from chatbot.clock import Clock
 from chatbot.config import Environment, Settings
 from chatbot.documents import DocumentSearch
 from chatbot.embeddings import embeddings_from_settings
@@ -58,12 +59,12 @@ class _BuiltOnFirstUse:
         return self._search.search(query, limit=limit)
 
 
-def document_search(settings: Settings) -> DocumentSearch:
+def document_search(settings: Settings, clock: Clock) -> DocumentSearch:
     """OpenSearch Serverless with Titan in AWS; the embedded index with the local model else."""
-    return _BuiltOnFirstUse(lambda: _open(settings))
+    return _BuiltOnFirstUse(lambda: _open(settings, clock))
 
 
-def _open(settings: Settings) -> DocumentSearch:
+def _open(settings: Settings, clock: Clock) -> DocumentSearch:
     embeddings = embeddings_from_settings(settings)
     mode: SearchMode = settings.rag_search_mode
     if settings.chatbot_env is Environment.AWS:
@@ -76,6 +77,7 @@ def _open(settings: Settings) -> DocumentSearch:
             opensearch_client(settings.opensearch_endpoint, region),
             settings.opensearch_index,
             embeddings,
+            clock=clock,
         )
         return ModeSearch(remote, mode, settings.rag_min_score)
     from chatbot.adapters.local.documents import SQLiteDocumentIndex

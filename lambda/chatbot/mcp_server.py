@@ -19,6 +19,7 @@ from aws_lambda_powertools import Logger
 from mcp.server.lowlevel import Server
 
 from chatbot.adapters.store import table_store
+from chatbot.clock import Clock
 from chatbot.config import Settings
 from chatbot.document_search import document_search
 from chatbot.tables import RECORDS
@@ -118,12 +119,13 @@ def build_server(
 def server_from_settings(
     settings: Settings,
     *,
+    clock: Clock,
     default_owner: str | None = None,
     on_call: Callable[[str, bool, float], None] | None = None,
 ) -> Server[Any, Any]:
     """The server on the adapters configuration selects: DynamoDB in AWS, SQLite locally."""
     catalog = ToolCatalog.load()
-    documents = document_search(settings)
-    records = table_store(settings).table(RECORDS)
-    executor = ToolExecutor(catalog, records, documents)
+    documents = document_search(settings, clock)
+    records = table_store(settings, clock).table(RECORDS)
+    executor = ToolExecutor(catalog, records, documents, clock=clock)
     return build_server(catalog, executor, default_owner=default_owner, on_call=on_call)

@@ -15,10 +15,6 @@ class QueryType(StrEnum):
     MCP_TOOL = "mcp_tool"
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def iso(moment: datetime) -> str:
     """ISO 8601 in UTC with microseconds and a Z: sorts as text in time order."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -10,6 +10,7 @@ from functools import cached_property
 from chatbot.adapters.store import table_store
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.chat_service import ChatService
+from chatbot.clock import Clock, SystemClock
 from chatbot.config import Environment, Settings
 from chatbot.conversations import ConversationStore
 from chatbot.ports import ConnectionSender, EngineInvoker
@@ -23,6 +24,7 @@ class Runtime:
     """The domain objects every entry point shares, bound to one set of tables."""
 
     settings: Settings
+    clock: Clock
     tables: Tables
     analytics: AnalyticsRecorder
     sessions: SessionManager
@@ -36,10 +38,15 @@ class Runtime:
         return SessionTokens(self.load_secret())
 
 
-def build_runtime(settings: Settings, tables: Tables, load_secret: Callable[[], bytes]) -> Runtime:
+def build_runtime(
+    settings: Settings, tables: Tables, load_secret: Callable[[], bytes], clock: Clock
+) -> Runtime:
+    """The domain objects on ``tables``, every one reading the time from ``clock``."""
     retention = timedelta(days=settings.session_retention_days)
     analytics = AnalyticsRecorder(
-        tables.analytics, retention=timedelta(days=settings.analytics_retention_days)
+        tables.analytics,
+        retention=timedelta(days=settings.analytics_retention_days),
+        clock=clock,
     )
     sessions = SessionManager(
         tables.sessions,
@@ -50,13 +57,15 @@ def build_runtime(settings: Settings, tables: Tables, load_secret: Callable[[], 
             retention=retention,
             rate_limit_per_minute=settings.rate_limit_per_minute,
         ),
+        clock=clock,
     )
     return Runtime(
         settings=settings,
+        clock=clock,
         tables=tables,
         analytics=analytics,
         sessions=sessions,
-        conversations=ConversationStore(tables.conversations, retention=retention),
+        conversations=ConversationStore(tables.conversations, retention=retention, clock=clock),
         load_secret=load_secret,
     )
 
@@ -73,16 +82,20 @@ def build_chat_service(
         invoker=invoker,
         max_frame_bytes=runtime.settings.max_frame_bytes,
         answer_timeout=timedelta(seconds=runtime.settings.answer_timeout_seconds),
+        clock=runtime.clock,
     )
 
 
-def runtime_from_settings(settings: Settings) -> Runtime:
-    """The runtime on the adapters CHATBOT_ENV selects: DynamoDB in AWS, SQLite locally."""
-    tables = table_store(settings).tables()
+def runtime_from_settings(settings: Settings, clock: Clock | None = None) -> Runtime:
+    """The runtime on the adapters CHATBOT_ENV selects: DynamoDB in AWS, SQLite locally.
+
+    ``clock`` is the process's one clock (the system's unless a caller brings its own)."""
+    clock = clock or SystemClock()
+    tables = table_store(settings, clock).tables()
     if settings.chatbot_env is Environment.AWS:
-        return build_runtime(settings, tables, lambda: aws_session_secret(settings))
+        return build_runtime(settings, tables, lambda: aws_session_secret(settings), clock)
     return build_runtime(
-        settings, tables, lambda: load_or_create_local_secret(settings.secret_path)
+        settings, tables, lambda: load_or_create_local_secret(settings.secret_path), clock
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -11,9 +10,10 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools import Logger
 
 from chatbot.analytics import AnalyticsRecorder
+from chatbot.clock import Clock
 from chatbot.errors import RateLimitedError, SessionNotFoundError
 from chatbot.ports import ConnectionGoneError, ConnectionSender
-from chatbot.records import Connection, Session, iso, utc_now
+from chatbot.records import Connection, Session, iso
 from chatbot.tables import (
     SESSIONS,
     All,
@@ -27,7 +27,6 @@ from chatbot.tables import (
 
 logger = Logger(service="chatbot", child=True)
 
-Clock = Callable[[], datetime]
 # API Gateway drops a connection after two hours whatever happens; keep its binding a bit longer.
 CONNECTION_TTL = timedelta(hours=3)
 
@@ -36,10 +35,10 @@ CONNECTION_TTL = timedelta(hours=3)
 TimeLeft = Callable[[], float]
 
 
-def time_budget(seconds: float, monotonic: Callable[[], float] = time.monotonic) -> TimeLeft:
+def time_budget(seconds: float, clock: Clock) -> TimeLeft:
     """A ``TimeLeft`` that runs out ``seconds`` from now (the local runs' stand-in for Lambda's)."""
-    end = monotonic() + seconds
-    return lambda: end - monotonic()
+    end = clock.monotonic() + seconds
+    return lambda: end - clock.monotonic()
 
 
 @dataclass
@@ -77,7 +76,8 @@ class SessionManager:
         connections: Table,
         analytics: AnalyticsRecorder,
         policy: SessionPolicy,
-        clock: Clock = utc_now,
+        *,
+        clock: Clock,
     ) -> None:
         self._sessions = sessions
         self._connections = connections
@@ -91,7 +91,7 @@ class SessionManager:
         return int((moment + self._policy.timeout + self._policy.retention).timestamp())
 
     def create_session(self, *, user_agent: str | None = None) -> Session:
-        now = self._clock()
+        now = self._clock.now()
         session = Session(
             sessionId=str(uuid.uuid4()),
             createdAt=iso(now),
@@ -115,7 +115,7 @@ class SessionManager:
         return session
 
     def update_activity(self, session_id: str) -> Session:
-        now = self._clock()
+        now = self._clock.now()
         try:
             item = self._sessions.update(
                 {"sessionId": session_id},
@@ -131,7 +131,7 @@ class SessionManager:
 
         One conditional write in the common case; RateLimitedError past the limit.
         """
-        now = self._clock()
+        now = self._clock.now()
         window = int(now.timestamp() // 60)
         key = {"sessionId": session_id}
         touch = {"lastActivity": iso(now), "ttl": self._expiry(now)}
@@ -167,7 +167,7 @@ class SessionManager:
     # --- connections ---------------------------------------------------------------
 
     def bind_connection(self, connection_id: str, session_id: str, *, resumed: bool) -> None:
-        now = self._clock()
+        now = self._clock.now()
         connection = Connection(
             connectionId=connection_id,
             sessionId=session_id,
@@ -196,7 +196,7 @@ class SessionManager:
 
     def close_session(self, session: Session, reason: str) -> bool:
         """Mark the session closed unless it was active since it was read. True if it closed."""
-        now = self._clock()
+        now = self._clock.now()
         try:
             self._sessions.update(
                 {"sessionId": session.sessionId},
@@ -238,7 +238,7 @@ class SessionManager:
         the index, and closing is conditional on the session being unchanged since it was
         read, so no session is closed twice even by overlapping runs.
         """
-        cutoff = iso(self._clock() - self._policy.timeout)
+        cutoff = iso(self._clock.now() - self._policy.timeout)
         report = CleanupReport()
 
         def out_of_time() -> bool:

@@ -95,4 +95,6 @@ async def test_one_sessions_records_are_invisible_to_another(
 def _records_table(gateway: LocalGateway) -> Table:
     """The records table as the MCP server stores it (its own handle on the same file)."""
     assert gateway.runtime is not None
-    return SQLiteTables(gateway.runtime.settings.sqlite_path).table(RECORDS)
+    return SQLiteTables(gateway.runtime.settings.sqlite_path, clock=gateway.runtime.clock).table(
+        RECORDS
+    )

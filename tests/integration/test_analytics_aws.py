@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from chatbot.analytics_cli import main
 from chatbot.analytics_report import DateRange, read_events
 from chatbot.config import Settings
 from chatbot.tables import ANALYTICS, Table
+from tests.conftest import FakeClock
 from tests.unit.test_analytics_report import seed_events
 
 if TYPE_CHECKING:
@@ -39,7 +40,9 @@ def aws_settings(dynamodb_client: DynamoDBClient, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def table(dynamodb_client: DynamoDBClient, aws_settings: Settings) -> Table:
-    analytics = DynamoDBTables(dynamodb_client, aws_settings.table_names).table(ANALYTICS)
+    analytics = DynamoDBTables(dynamodb_client, aws_settings.table_names, clock=FakeClock()).table(
+        ANALYTICS
+    )
     seed_events(analytics)
     return analytics
 
@@ -62,7 +65,7 @@ def test_the_summary_reads_the_deployed_table_without_a_local_store(
     status = main(
         ["summary", "--days", "3", "--format", "json"],
         settings=aws_settings,
-        today=date(2026, 11, 24),
+        clock=FakeClock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC)),
         stdout=out,
     )
 

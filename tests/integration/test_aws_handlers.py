@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -19,7 +20,7 @@ from chatbot.handlers import websocket as websocket_handler
 from chatbot.runtime import Runtime, build_chat_service, runtime_from_settings
 from chatbot.tables import ALL_TABLES
 from chatbot.tokens import SessionTokens
-from tests.conftest import FAKE_AWS_ENVIRONMENT
+from tests.conftest import FAKE_AWS_ENVIRONMENT, FakeClock
 from tests.unit.conftest import RecordingInvoker, RecordingSender
 
 ENVIRONMENT = {
@@ -46,7 +47,7 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
         settings = Settings()
         for spec in ALL_TABLES:
             create_table(client, spec, settings.table_names[spec.name])
-        yield runtime_from_settings(settings)
+        yield runtime_from_settings(settings, FakeClock(tick=timedelta(milliseconds=1)))
 
 
 def api_gateway_event(route: str, connection_id: str, **fields: Any) -> dict[str, Any]:

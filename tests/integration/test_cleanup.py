@@ -21,7 +21,8 @@ from chatbot.records import Session
 from chatbot.runtime import runtime_from_settings
 from chatbot.sessions import SessionManager, SessionPolicy
 from chatbot.tables import ALL_TABLES, Tables
-from tests.unit.conftest import FakeClock, RecordingSender
+from tests.conftest import FakeClock
+from tests.unit.conftest import RecordingSender
 
 RETENTION = timedelta(days=30)
 _generation = itertools.count()
@@ -53,21 +54,19 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     clock = FakeClock()
     local: SQLiteTables | None = None
     if request.param == "sqlite":
-        local = SQLiteTables(tmp_path / "tables.db", clock=clock.time)
+        local = SQLiteTables(tmp_path / "tables.db", clock=clock)
         tables = local.tables()
     else:
         client = request.getfixturevalue("dynamodb_client")
         names = {spec.name: f"c{next(_generation)}-{spec.name}" for spec in ALL_TABLES}
         for spec in ALL_TABLES:
             create_table(client, spec, names[spec.name])
-        tables = DynamoDBTables(client, names, clock=clock.time).tables()
-    analytics = AnalyticsRecorder(tables.analytics, retention=timedelta(days=365), clock=clock.now)
+        tables = DynamoDBTables(client, names, clock=clock).tables()
+    analytics = AnalyticsRecorder(tables.analytics, retention=timedelta(days=365), clock=clock)
     policy = SessionPolicy(
         timeout=timedelta(minutes=30), retention=RETENTION, rate_limit_per_minute=30
     )
-    sessions = SessionManager(
-        tables.sessions, tables.connections, analytics, policy, clock=clock.now
-    )
+    sessions = SessionManager(tables.sessions, tables.connections, analytics, policy, clock=clock)
     yield World(tables, clock, sessions, RecordingSender())
     if local is not None:
         local.close()
@@ -205,7 +204,7 @@ def test_the_handler_stops_before_the_lambda_timeout_and_reports_counts(world: W
 def test_the_local_gateway_cleanup_also_deletes_expired_rows_from_the_file(
     settings: Settings,
 ) -> None:
-    runtime = runtime_from_settings(settings)
+    runtime = runtime_from_settings(settings, FakeClock())
     expired = {"date": "2020-01-01", "eventId": "old", "eventType": "query", "sessionId": "s"}
     runtime.tables.analytics.put({**expired, "timestamp": "2020-01-01T00:00:00Z", "ttl": 1})
     live = runtime.sessions.create_session()

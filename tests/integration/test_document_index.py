@@ -18,6 +18,7 @@ from chatbot.adapters.local.documents import (
 )
 from chatbot.adapters.local.tables import SQLiteTables
 from chatbot.tables import RECORDS
+from tests.conftest import FakeClock
 from tests.integration.tool_harness import CHUNKS, seeded_index
 
 
@@ -111,7 +112,7 @@ def test_delete_source_removes_only_that_sources_chunks(index: SQLiteDocumentInd
 
 def test_the_index_persists_in_a_file_it_may_share_with_the_tables(tmp_path: Path) -> None:
     path = tmp_path / "chatbot.db"
-    tables = SQLiteTables(path)
+    tables = SQLiteTables(path, clock=FakeClock())
     tables.table(RECORDS).put({"owner": "s1", "id": "r1"})
     first = SQLiteDocumentIndex(path)
     first.add_chunks(CHUNKS)

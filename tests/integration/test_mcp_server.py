@@ -21,6 +21,7 @@ from chatbot.handlers import mcp as mcp_handler
 from chatbot.mcp_server import OWNER_META_KEY, server_from_settings
 from chatbot.mcp_transports import handle_message, lambda_transport, memory_transport
 from chatbot.tools.catalog import ToolCatalog
+from tests.conftest import FakeClock
 
 TOOLS = {
     "search_documents",
@@ -45,7 +46,7 @@ def error_code(result: Any) -> str:
 
 @asynccontextmanager
 async def memory_session(settings: Settings, **options: Any) -> AsyncIterator[ClientSession]:
-    server = server_from_settings(settings, **options)
+    server = server_from_settings(settings, clock=FakeClock(), **options)
     async with memory_transport(server) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         yield session
@@ -151,7 +152,7 @@ async def test_chatbot_mcp_speaks_mcp_over_stdio(tmp_path: Path) -> None:
 async def test_the_lambda_transport_carries_a_whole_session_one_message_per_invocation(
     settings: Settings,
 ) -> None:
-    server = server_from_settings(settings)
+    server = server_from_settings(settings, clock=FakeClock())
     invocations: list[dict[str, Any]] = []
 
     def invoke(payload: bytes) -> bytes:

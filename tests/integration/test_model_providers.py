@@ -20,6 +20,7 @@ from chatbot.engine.engine import ChatbotEngine
 from chatbot.engine.factory import answer_policy
 from chatbot.engine.model_providers import model_factory
 from chatbot.ports import ConnectionGoneError, EngineRequest
+from tests.conftest import FakeClock
 from tests.integration.model_servers import (
     ANSWER,
     COMPLETION_TOKENS,
@@ -68,15 +69,17 @@ def settings_for(provider: str, server: ModelServer, tmp_path: Path) -> Settings
 
 
 async def answer(settings: Settings, content: str) -> tuple[Any, Sender, ConversationStore]:
-    tables = SQLiteTables(":memory:").tables()
-    conversations = ConversationStore(tables.conversations, timedelta(days=1))
+    clock = FakeClock()
+    tables = SQLiteTables(":memory:", clock=clock).tables()
+    conversations = ConversationStore(tables.conversations, timedelta(days=1), clock=clock)
     sender = Sender()
     engine = ChatbotEngine(
         conversations=conversations,
-        analytics=AnalyticsRecorder(tables.analytics, timedelta(days=1)),
+        analytics=AnalyticsRecorder(tables.analytics, timedelta(days=1), clock=clock),
         sender=sender,
         model_for=model_factory(settings),
         policy=answer_policy(settings),
+        clock=clock,
     )
     conversations.add_user_message("s", "m1", content)
     result = await engine.process_message(

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,27 +44,33 @@ if TYPE_CHECKING:
 NOW = 1_700_000_000.0
 
 
-class FakeClock:
-    """A clock that moves only when a test moves it."""
+class EpochClock:
+    """A clock that moves only when a test sets ``epoch`` (seconds, what TTLs compare with)."""
 
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
+    def __init__(self, epoch: float = NOW) -> None:
+        self.epoch = epoch
 
-    def __call__(self) -> float:
-        return self.now
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.epoch, UTC)
+
+    def time(self) -> float:
+        return self.epoch
+
+    def monotonic(self) -> float:
+        return self.epoch
 
 
 @dataclass
 class Backend:
     name: str
     tables: Tables
-    clock: FakeClock
+    clock: EpochClock
     # Whether the backend physically holds an item, expired or not.
     holds: Callable[[TableSpec, Mapping[str, str]], bool]
 
 
 def _sqlite_backend(tmp_path: Path) -> Iterator[Backend]:
-    clock = FakeClock()
+    clock = EpochClock()
     path = tmp_path / "tables.db"
     adapter = SQLiteTables(path, clock=clock)
     raw = sqlite3.connect(path)
@@ -79,7 +86,7 @@ def _sqlite_backend(tmp_path: Path) -> Iterator[Backend]:
 
 
 def _dynamodb_backend(client: DynamoDBClient, prefix: str) -> Iterator[Backend]:
-    clock = FakeClock()
+    clock = EpochClock()
     names = {spec.name: f"{prefix}-{spec.name}" for spec in ALL_TABLES}
     for spec in ALL_TABLES:
         create_table(client, spec, names[spec.name])
@@ -552,7 +559,7 @@ def test_expired_item_is_invisible_to_get_though_the_backend_still_holds_it(
     sessions.put({"sessionId": "s1", "ttl": NOW + 10})
     assert sessions.get({"sessionId": "s1"}) is not None
 
-    backend.clock.now = NOW + 10  # expired at, not only after, its TTL
+    backend.clock.epoch = NOW + 10  # expired at, not only after, its TTL
 
     assert sessions.get({"sessionId": "s1"}) is None
     assert backend.holds(SESSIONS, {"sessionId": "s1"})
@@ -560,7 +567,7 @@ def test_expired_item_is_invisible_to_get_though_the_backend_still_holds_it(
 
 def test_a_ttl_that_is_not_a_number_never_expires(backend: Backend, sessions: Table) -> None:
     sessions.put({"sessionId": "s1", "ttl": "soon"})
-    backend.clock.now = NOW * 2
+    backend.clock.epoch = NOW * 2
 
     assert sessions.get({"sessionId": "s1"}) == {"sessionId": "s1", "ttl": "soon"}
     sessions.update({"sessionId": "s1"}, set_values={"a": 1}, condition=Exists("sessionId"))
@@ -794,7 +801,7 @@ def test_two_sqlite_handles_on_one_file_let_exactly_one_conditional_put_win(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "shared.db"
-    handles = [SQLiteTables(path), SQLiteTables(path)]
+    handles = [SQLiteTables(path, clock=EpochClock()), SQLiteTables(path, clock=EpochClock())]
     tables = [handle.table(SESSIONS) for handle in handles]
     writers = 8
     start = threading.Barrier(writers)
@@ -824,7 +831,7 @@ def test_two_sqlite_handles_on_one_file_let_exactly_one_conditional_put_win(
 
 
 def test_sqlite_in_memory_database_holds_the_tables() -> None:
-    handle = SQLiteTables(":memory:")
+    handle = SQLiteTables(":memory:", clock=EpochClock())
     tables = handle.tables()
 
     event = {"date": "2024-01-01", "eventId": "e1", "eventType": "query", "timestamp": "t"}
@@ -836,14 +843,14 @@ def test_sqlite_in_memory_database_holds_the_tables() -> None:
 
 
 def test_sqlite_purge_deletes_only_expired_rows(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = EpochClock()
     handle = SQLiteTables(tmp_path / "tables.db", clock=clock)
     sessions = handle.table(SESSIONS)
     sessions.put({"sessionId": "old", "ttl": NOW - 1})
     sessions.put({"sessionId": "new", "ttl": NOW + 1})
 
     assert handle.purge_expired() == 1
-    clock.now = NOW + 1
+    clock.epoch = NOW + 1
     assert handle.purge_expired() == 1
     handle.close()
 

@@ -15,6 +15,7 @@ from chatbot.tables import MAX_ITEM_BYTES, RECORDS
 from chatbot.tools.catalog import ToolCatalog, default_schema_path
 from chatbot.tools.errors import ToolError
 from chatbot.tools.executor import ToolExecutor
+from tests.conftest import FakeClock
 from tests.integration.tool_harness import (
     OWNER_A,
     RecordStore,
@@ -367,10 +368,12 @@ def test_numbers_dynamodb_cannot_hold_are_refused_on_every_backend(
 def test_an_executor_refuses_a_catalog_granting_tables_it_cannot_serve(tmp_path: Path) -> None:
     document = yaml.safe_load(default_schema_path().read_text(encoding="utf-8"))
     document["x-tables"]["sessions"] = {"read": True, "write": False}
-    tables = SQLiteTables(tmp_path / "tables.db")
+    tables = SQLiteTables(tmp_path / "tables.db", clock=FakeClock())
 
     with pytest.raises(ValueError, match="grants tables"):
-        ToolExecutor(ToolCatalog(document), tables.table(RECORDS), seeded_index())
+        ToolExecutor(
+            ToolCatalog(document), tables.table(RECORDS), seeded_index(), clock=FakeClock()
+        )
     tables.close()
 
 
@@ -380,8 +383,10 @@ def test_an_executor_refuses_a_catalog_naming_a_tool_it_does_not_implement(
     document = yaml.safe_load(default_schema_path().read_text(encoding="utf-8"))
     document["paths"]["/drop_table"] = copy.deepcopy(document["paths"]["/list_records"])
     document["paths"]["/drop_table"]["post"]["operationId"] = "drop_table"
-    tables = SQLiteTables(tmp_path / "tables.db")
+    tables = SQLiteTables(tmp_path / "tables.db", clock=FakeClock())
 
     with pytest.raises(ValueError, match="no implementation"):
-        ToolExecutor(ToolCatalog(document), tables.table(RECORDS), seeded_index())
+        ToolExecutor(
+            ToolCatalog(document), tables.table(RECORDS), seeded_index(), clock=FakeClock()
+        )
     tables.close()

@@ -13,20 +13,23 @@ from chatbot.tables import RECORDS
 from chatbot.tools.catalog import ToolCatalog
 from chatbot.tools.errors import ToolError
 from chatbot.tools.executor import ToolExecutor
+from tests.conftest import FakeClock
 from tests.integration.tool_harness import OWNER_A, call, refusal, seeded_index
 
 
 @pytest.fixture
 def tables() -> Iterator[SQLiteTables]:
     # Search touches no table; the records table is only there because the executor needs one.
-    adapter = SQLiteTables(":memory:")
+    adapter = SQLiteTables(":memory:", clock=FakeClock())
     yield adapter
     adapter.close()
 
 
 @pytest.fixture
 def executor(tables: SQLiteTables) -> ToolExecutor:
-    return ToolExecutor(ToolCatalog.load(), tables.table(RECORDS), seeded_index())
+    return ToolExecutor(
+        ToolCatalog.load(), tables.table(RECORDS), seeded_index(), clock=FakeClock()
+    )
 
 
 def test_search_returns_the_relevant_chunk_first_in_the_result_shape(
@@ -99,7 +102,9 @@ class _BrokenSearch:
 def test_a_failing_search_backend_is_search_unavailable_without_details(
     tables: SQLiteTables,
 ) -> None:
-    executor = ToolExecutor(ToolCatalog.load(), tables.table(RECORDS), _BrokenSearch())
+    executor = ToolExecutor(
+        ToolCatalog.load(), tables.table(RECORDS), _BrokenSearch(), clock=FakeClock()
+    )
 
     with pytest.raises(ToolError) as refused:
         executor.call("search_documents", {"query": "refund"}, owner=OWNER_A)
@@ -116,7 +121,9 @@ class _UnconfiguredSearch:
 def test_a_tool_error_from_the_search_backend_reaches_the_caller_as_it_is(
     tables: SQLiteTables,
 ) -> None:
-    executor = ToolExecutor(ToolCatalog.load(), tables.table(RECORDS), _UnconfiguredSearch())
+    executor = ToolExecutor(
+        ToolCatalog.load(), tables.table(RECORDS), _UnconfiguredSearch(), clock=FakeClock()
+    )
 
     with pytest.raises(ToolError) as refused:
         executor.call("search_documents", {"query": "refund"}, owner=OWNER_A)

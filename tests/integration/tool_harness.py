@@ -22,6 +22,7 @@ from chatbot.tables import RECORDS, Item, Table
 from chatbot.tools.catalog import ToolCatalog
 from chatbot.tools.errors import ToolError
 from chatbot.tools.executor import ToolExecutor
+from tests.conftest import FakeClock
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -33,9 +34,15 @@ class StepClock:
     def __init__(self) -> None:
         self.moment = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
-    def __call__(self) -> datetime:
+    def now(self) -> datetime:
         self.moment += timedelta(seconds=1)
         return self.moment
+
+    def time(self) -> float:
+        return self.now().timestamp()
+
+    def monotonic(self) -> float:
+        return self.time()
 
 
 @dataclass
@@ -49,7 +56,7 @@ class RecordStore:
 
 
 def sqlite_store(path: Path) -> Iterator[RecordStore]:
-    adapter = SQLiteTables(path)
+    adapter = SQLiteTables(path, clock=FakeClock())
     raw = sqlite3.connect(path)
 
     def snapshot() -> list[Item]:
@@ -81,7 +88,9 @@ def dynamodb_store(client: DynamoDBClient) -> Iterator[RecordStore]:
         return sorted(items, key=lambda item: (item["owner"], item["id"]))
 
     yield RecordStore(
-        "dynamodb", DynamoDBTables(client, {"records": name}).table(RECORDS), snapshot
+        "dynamodb",
+        DynamoDBTables(client, {"records": name}, clock=FakeClock()).table(RECORDS),
+        snapshot,
     )
     client.delete_table(TableName=name)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -13,22 +13,7 @@ from chatbot.conversations import ConversationStore
 from chatbot.ports import ConnectionGoneError, EngineRequest
 from chatbot.sessions import SessionManager, SessionPolicy
 from chatbot.tables import Tables
-
-
-class FakeClock:
-    """Both clocks in one: ``now()`` for the domain, ``time()`` for the tables' TTL."""
-
-    def __init__(self) -> None:
-        self.moment = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def time(self) -> float:
-        return self.moment.timestamp()
-
-    def advance(self, **delta: float) -> None:
-        self.moment += timedelta(**delta)
+from tests.conftest import FakeClock
 
 
 class RecordingSender:
@@ -59,20 +44,15 @@ class RecordingInvoker:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def tables(clock: FakeClock) -> Iterator[Tables]:
-    store = SQLiteTables(":memory:", clock=clock.time)
+    store = SQLiteTables(":memory:", clock=clock)
     yield store.tables()
     store.close()
 
 
 @pytest.fixture
 def analytics(tables: Tables, clock: FakeClock) -> AnalyticsRecorder:
-    return AnalyticsRecorder(tables.analytics, retention=timedelta(days=365), clock=clock.now)
+    return AnalyticsRecorder(tables.analytics, retention=timedelta(days=365), clock=clock)
 
 
 @pytest.fixture
@@ -86,12 +66,12 @@ def policy() -> SessionPolicy:
 def sessions(
     tables: Tables, analytics: AnalyticsRecorder, policy: SessionPolicy, clock: FakeClock
 ) -> SessionManager:
-    return SessionManager(tables.sessions, tables.connections, analytics, policy, clock=clock.now)
+    return SessionManager(tables.sessions, tables.connections, analytics, policy, clock=clock)
 
 
 @pytest.fixture
 def conversations(tables: Tables, clock: FakeClock) -> ConversationStore:
-    return ConversationStore(tables.conversations, retention=timedelta(days=30), clock=clock.now)
+    return ConversationStore(tables.conversations, retention=timedelta(days=30), clock=clock)
 
 
 @pytest.fixture

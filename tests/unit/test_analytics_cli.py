@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,16 +19,19 @@ from chatbot.analytics_chart import DPI, FIGURE_INCHES
 from chatbot.analytics_cli import main
 from chatbot.config import Settings
 from chatbot.tables import ANALYTICS
+from tests.conftest import FakeClock
 from tests.unit.test_analytics_report import seed_events
 
 RANGE = ["--from", "2026-11-22", "--to", "2026-11-24"]
 REPO = Path(__file__).resolve().parents[2]
+# The day the seeded events end on, as the command's clock.
+TODAY = FakeClock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture
 def store(settings: Settings) -> Iterator[SQLiteTables]:
     settings.state_dir.mkdir(parents=True)
-    tables = SQLiteTables(settings.sqlite_path)
+    tables = SQLiteTables(settings.sqlite_path, clock=TODAY)
     seed_events(tables.table(ANALYTICS))
     yield tables
     tables.close()
@@ -36,7 +39,7 @@ def store(settings: Settings) -> Iterator[SQLiteTables]:
 
 def run(settings: Settings, *argv: str) -> tuple[int, str]:
     out = io.StringIO()
-    status = main(list(argv), settings=settings, today=date(2026, 11, 24), stdout=out)
+    status = main(list(argv), settings=settings, clock=TODAY, stdout=out)
     return status, out.getvalue()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.tables import Table, Tables
-from tests.unit.conftest import FakeClock
+from tests.conftest import FakeClock
 
 
 def test_events_are_stored_by_day_in_time_order_with_their_retention(
@@ -42,6 +42,6 @@ def test_a_failed_write_is_logged_and_returns_none_instead_of_raising(
     recorder = AnalyticsRecorder(
         FailingTable(tables.analytics),  # type: ignore[arg-type]
         retention=timedelta(days=1),
-        clock=clock.now,
+        clock=clock,
     )
     assert recorder.record("feedback", "s1", {"rating": "up"}) is None

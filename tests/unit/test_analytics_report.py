@@ -9,7 +9,7 @@ import pytest
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.analytics_report import DateRange, percentile, read_events, summarize
 from chatbot.tables import Table, Tables
-from tests.unit.conftest import FakeClock
+from tests.conftest import FakeClock
 
 RANGE = DateRange(date(2026, 11, 22), date(2026, 11, 24))
 
@@ -21,7 +21,7 @@ def seed_events(table: Table) -> None:
     """
     clock = FakeClock()
     clock.moment = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
-    recorder = AnalyticsRecorder(table, retention=timedelta(days=36500), clock=clock.now)
+    recorder = AnalyticsRecorder(table, retention=timedelta(days=36500), clock=clock)
 
     def at(minutes: float) -> None:
         clock.advance(minutes=minutes)

@@ -9,7 +9,7 @@ from chatbot.conversations import ConversationStore
 from chatbot.engine.clarify import CLARIFYING_QUESTION, is_unclear
 from chatbot.engine.engine import ChatbotEngine
 from chatbot.ports import EngineRequest
-from tests.conftest import ScriptedModel, scripted
+from tests.conftest import FakeClock, ScriptedModel, scripted
 from tests.unit.conftest import RecordingSender
 
 
@@ -42,6 +42,7 @@ async def test_the_engine_asks_back_without_calling_the_model_then_answers_the_f
 ) -> None:
     model = ScriptedModel(["The second option is cheaper."])
     engine = ChatbotEngine(
+        clock=FakeClock(),
         conversations=conversations,
         analytics=analytics,
         sender=sender,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from chatbot.conversations import ConversationStore
-from tests.unit.conftest import FakeClock
+from tests.conftest import FakeClock
 
 SESSION = "s-1"
 STALLED = timedelta(minutes=6)

@@ -14,7 +14,7 @@ from chatbot.engine.engine import AnswerPolicy, ChatbotEngine
 from chatbot.ports import EngineRequest
 from chatbot.records import QueryType
 from chatbot.tables import Tables
-from tests.conftest import ScriptedModel, scripted
+from tests.conftest import FakeClock, ScriptedModel, scripted
 from tests.unit.conftest import RecordingSender, events_of
 
 SESSION = "s-1"
@@ -31,8 +31,12 @@ def engine_with(
     sender: RecordingSender,
     tools: list[Any] | None = None,
     policy: AnswerPolicy | None = None,
+    clock: FakeClock | None = None,
 ) -> ChatbotEngine:
+    """The engine on the test's stores; ``clock`` is the one the stores read, when the test
+    moves it (the default starts at the same fixed moment)."""
     return ChatbotEngine(
+        clock=clock or FakeClock(),
         conversations=conversations,
         analytics=analytics,
         sender=sender,
@@ -137,10 +141,10 @@ async def test_earlier_answered_turns_are_the_models_context_in_order(
     conversations: ConversationStore,
     analytics: AnalyticsRecorder,
     sender: RecordingSender,
-    clock: Any,
+    clock: FakeClock,
 ) -> None:
     model = ScriptedModel(["one", "two"])
-    engine = engine_with(model, conversations, analytics, sender)
+    engine = engine_with(model, conversations, analytics, sender, clock=clock)
     await engine.process_message(ask(conversations, "m1", "first"))
     clock.advance(seconds=1)
     conversations.add_user_message(SESSION, "lost", "never answered")
@@ -204,6 +208,7 @@ async def test_the_semantic_routers_decision_routes_and_is_recorded_with_the_que
     from tests.unit.test_semantic_router import EXAMPLES, FakeEmbeddings
 
     engine = ChatbotEngine(
+        clock=FakeClock(),
         conversations=conversations,
         analytics=analytics,
         sender=sender,
@@ -226,6 +231,7 @@ async def test_no_history_is_sent_when_history_turns_is_zero(
 ) -> None:
     model = ScriptedModel(["a", "b"])
     engine = ChatbotEngine(
+        clock=FakeClock(),
         conversations=conversations,
         analytics=analytics,
         sender=sender,
@@ -248,6 +254,7 @@ async def test_an_answer_finished_after_a_reconnect_reaches_the_new_connection(
     sessions.bind_connection("new", session.sessionId, resumed=True)
     sender.gone.add("old")
     engine = ChatbotEngine(
+        clock=FakeClock(),
         conversations=conversations,
         analytics=analytics,
         sender=sender,
@@ -274,6 +281,7 @@ async def test_logs_carry_what_the_user_wrote_only_where_configuration_allows(
 ) -> None:
     secret = "my account number is 4242-1111"
     engine = ChatbotEngine(
+        clock=FakeClock(),
         conversations=conversations,
         analytics=analytics,
         sender=sender,
@@ -293,10 +301,11 @@ async def test_past_the_token_budget_the_oldest_turns_are_dropped_and_summarised
     conversations: ConversationStore,
     analytics: AnalyticsRecorder,
     sender: RecordingSender,
-    clock: Any,
+    clock: FakeClock,
 ) -> None:
     model = ScriptedModel(default="a" * 40)  # 10 tokens an answer
     engine = ChatbotEngine(
+        clock=clock,
         conversations=conversations,
         analytics=analytics,
         sender=sender,

@@ -18,6 +18,7 @@ COMMON = {
     "domain_name": "localhost:8080",
     "source_ip": "127.0.0.1",
     "connected_at_ms": 1_700_000_000_000,
+    "request_time_ms": 1_700_000_000_500,
 }
 
 

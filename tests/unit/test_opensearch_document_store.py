@@ -16,6 +16,7 @@ from chatbot.cli import main
 from chatbot.config import load_settings
 from chatbot.ingest.pipeline import DocumentStore, Ingestor
 from chatbot.search_index import EMBEDDING_FIELD, index_body
+from tests.conftest import FakeClock
 from tests.integration.ingest_harness import CountingEmbeddings as FakeEmbeddings
 
 INDEX = "documents"
@@ -131,7 +132,7 @@ def write_pumps(root: Path, paragraphs: list[str]) -> None:
 
 
 def store_of(collection: MemoryCollection, embeddings: FakeEmbeddings) -> OpenSearchDocumentStore:
-    index = OpenSearchDocumentIndex(collection, INDEX, embeddings, clock=lambda: MOMENT)
+    index = OpenSearchDocumentIndex(collection, INDEX, embeddings, clock=FakeClock(MOMENT))
     return OpenSearchDocumentStore(index, model_id=embeddings.model_id)
 
 

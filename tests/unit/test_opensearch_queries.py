@@ -26,6 +26,7 @@ from chatbot.adapters.aws.opensearch import (
 from chatbot.rank_fusion import HYBRID_WEIGHTS, RRF_K, reciprocal_rank_fusion
 from chatbot.records import DocumentChunk
 from chatbot.search_index import index_body
+from tests.conftest import FakeClock
 
 DIMENSIONS = 1024
 MAPPING: dict[str, Any] = index_body(DIMENSIONS)["mappings"]["properties"]
@@ -125,6 +126,7 @@ def hit(chunk_id: str, score: float, **extra: Any) -> dict[str, Any]:
 
 
 def adapter(client: FakeClient, **options: Any) -> OpenSearchDocumentIndex:
+    options.setdefault("clock", FakeClock())
     return OpenSearchDocumentIndex(client, INDEX, FakeEmbeddings(), **options)
 
 
@@ -303,7 +305,7 @@ def test_upsert_replaces_old_documents_and_indexes_without_ids() -> None:
     moment = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
     client = FakeClient([hit("c1", 1.0, sort=["c1", 1])])
     chunks = [Chunk("c1", "d", "a.md", 0, "one"), Chunk("c2", "d", "a.md", 1, "two")]
-    assert adapter(client, clock=lambda: moment).upsert_chunks(chunks) == 2
+    assert adapter(client, clock=FakeClock(moment)).upsert_chunks(chunks) == 2
     assert client.searches == [ids_body("chunk_id", ["c1", "c2"], size=PAGE_SIZE, after=None)]
     (actions,) = client.bulks
     assert actions[0] == {"delete": {"_id": "os-c1"}}

@@ -15,7 +15,7 @@ from chatbot.engine.offline_model import OfflineModel
 from chatbot.engine.rag import NOTHING_FOUND, grounded_prompt, parse_grounded_prompt
 from chatbot.ports import EngineRequest
 from chatbot.records import DocumentChunk, QueryType
-from tests.conftest import ScriptedModel
+from tests.conftest import FakeClock, ScriptedModel
 from tests.unit.conftest import RecordingSender
 
 CHUNKS = [
@@ -52,6 +52,7 @@ def engine(
     model: Any = None,
 ) -> ChatbotEngine:
     return ChatbotEngine(
+        clock=FakeClock(),
         conversations=conversations,
         analytics=analytics,
         sender=sender,

@@ -7,7 +7,8 @@ import pytest
 from chatbot.errors import RateLimitedError, SessionNotFoundError
 from chatbot.sessions import SessionManager
 from chatbot.tables import Tables
-from tests.unit.conftest import FakeClock, RecordingSender, events_of
+from tests.conftest import FakeClock
+from tests.unit.conftest import RecordingSender, events_of
 
 
 def test_a_created_session_is_active_stored_and_recorded(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from chatbot.clock import Clock
 from chatbot.config import Environment, Settings
 from chatbot.tables import Table, Tables, TableSpec
 
@@ -20,7 +21,7 @@ class TableStore(Protocol):
     def close(self) -> None: ...
 
 
-def table_store(settings: Settings) -> TableStore:
+def table_store(settings: Settings, clock: Clock) -> TableStore:
     """DynamoDB (the tables SESSIONS_TABLE and the others name) with CHATBOT_ENV=aws; else
     the SQLite file in the state folder, which is made first, readable by its owner only
     (it holds chat history, and the session-token key beside it)."""
@@ -31,8 +32,8 @@ def table_store(settings: Settings) -> TableStore:
         from chatbot.adapters.aws.tables import DynamoDBTables
 
         client = boto3.client("dynamodb", region_name=settings.aws_region)
-        return DynamoDBTables(client, settings.table_names)
+        return DynamoDBTables(client, settings.table_names, clock=clock)
     from chatbot.adapters.local.tables import SQLiteTables
 
     settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return SQLiteTables(settings.sqlite_path)
+    return SQLiteTables(settings.sqlite_path, clock=clock)

@@ -14,6 +14,7 @@ from strands.models.model import Model
 from strands.types.exceptions import MCPClientInitializationError, ToolProviderException
 
 from chatbot.analytics import AnalyticsRecorder
+from chatbot.clock import Clock
 from chatbot.conversations import ConversationStore
 from chatbot.documents import DocumentSearch
 from chatbot.engine.clarify import CLARIFYING_QUESTION, is_unclear
@@ -41,7 +42,7 @@ from chatbot.errors import (
 )
 from chatbot.ports import ConnectionGoneError, ConnectionSender, EngineRequest
 from chatbot.protocol import ErrorFrame, MessageFrame, ServerFrame
-from chatbot.records import ConversationRecord, DocumentChunk, QueryType, Usage, iso, utc_now
+from chatbot.records import ConversationRecord, DocumentChunk, QueryType, Usage, iso
 
 logger = Logger(service="chatbot", child=True)
 
@@ -125,7 +126,9 @@ class ChatbotEngine:
         connections_of: Callable[[str], list[str]] | None = None,
         documents: DocumentSearch | None = None,
         router: QueryRouter | None = None,
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._conversations = conversations
         self._analytics = analytics
         self._sender = sender
@@ -140,6 +143,10 @@ class ChatbotEngine:
     @property
     def policy(self) -> AnswerPolicy:
         return self._policy
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
 
     def warm(self) -> None:
         """Load what the first question would otherwise wait for: the router's embedding
@@ -170,7 +177,7 @@ class ChatbotEngine:
     ) -> ConversationRecord | None:
         """Answer one stored user message. Safe to run twice: the answer is made only once.
 
-        ``deadline`` (``time.monotonic()`` seconds) is when the answer must be finished by:
+        ``deadline`` (seconds on the clock's ``monotonic()``) is when the answer must be done:
         model retries stop in time to report ``MODEL_UNAVAILABLE`` before it.
         """
         session_id, message_id = request.sessionId, request.messageId
@@ -184,7 +191,7 @@ class ChatbotEngine:
             return answered
         started = time.perf_counter()
         if deadline is None:
-            deadline = time.monotonic() + self._policy.answer_seconds
+            deadline = self._clock.monotonic() + self._policy.answer_seconds
         if self._policy.log_user_content:
             logger.info(
                 "question", extra={"messageId": message_id, "content": user_message.content}
@@ -289,7 +296,7 @@ class ChatbotEngine:
                 sessionId=request.sessionId,
                 recordId=ConversationRecord.record_id(request.messageId, "assistant"),
                 messageId=request.messageId,
-                timestamp=iso(utc_now()),
+                timestamp=iso(self._clock.now()),
                 messageType="assistant",
                 content=content,
                 queryType=query_type,
@@ -325,7 +332,10 @@ class ChatbotEngine:
             system_prompt = f"{system_prompt}\n\n{context.summary}"
         # A retry after text reached the client would repeat that text: only before.
         retry = DeadlineRetryStrategy(
-            self._policy.retry, deadline=deadline, may_retry=lambda: not stream.posted
+            self._policy.retry,
+            deadline=deadline,
+            may_retry=lambda: not stream.posted,
+            clock=self._clock.monotonic,
         )
         agent: Agent | None = None
         try:

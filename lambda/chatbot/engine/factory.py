@@ -68,8 +68,9 @@ def build_engine(
         sender=sender,
         model_for=model_for,
         policy=answer_policy(runtime.settings),
-        tools_for=tools_for or mcp_tools(runtime.settings),
+        tools_for=tools_for or mcp_tools(runtime.settings, runtime.clock),
         connections_of=runtime.sessions.connections_of,
-        documents=document_search(runtime.settings),
+        documents=document_search(runtime.settings, runtime.clock),
         router=query_router(runtime.settings, model_for) if router == "configured" else router,
+        clock=runtime.clock,
     )

@@ -12,6 +12,7 @@ from typing import Any
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from strands.tools.mcp import MCPClient
 
+from chatbot.clock import Clock
 from chatbot.config import Settings
 from chatbot.mcp_server import OWNER_META_KEY, server_from_settings
 from chatbot.mcp_transports import boto3_invoke, lambda_transport, memory_transport
@@ -21,7 +22,7 @@ TransportFactory = Callable[[], AbstractAsyncContextManager[Any]]
 ToolsFor = Callable[[QueryType, str], list[Any]]
 
 
-def transport_factory(settings: Settings) -> TransportFactory:
+def transport_factory(settings: Settings, clock: Clock) -> TransportFactory:
     transport = settings.mcp_transport
     if transport == "lambda":
         if not settings.mcp_server_lambda_arn:
@@ -29,7 +30,7 @@ def transport_factory(settings: Settings) -> TransportFactory:
         invoke = boto3_invoke(settings.mcp_server_lambda_arn, settings.aws_region)
         return lambda: lambda_transport(invoke)
     if transport == "memory":
-        server = server_from_settings(settings)
+        server = server_from_settings(settings, clock=clock)
         return lambda: memory_transport(server)
     if transport == "stdio":
         parameters = StdioServerParameters(
@@ -42,9 +43,9 @@ def transport_factory(settings: Settings) -> TransportFactory:
     raise ValueError(f"MCP_TRANSPORT must be stdio, memory or lambda, not {transport!r}")
 
 
-def mcp_tools(settings: Settings) -> ToolsFor:
+def mcp_tools(settings: Settings, clock: Clock) -> ToolsFor:
     """Tools for a question: the MCP server's, on the tools path only."""
-    factory = transport_factory(settings)
+    factory = transport_factory(settings, clock)
 
     def tools_for(query_type: QueryType, session_id: str) -> list[Any]:
         if query_type is not QueryType.MCP_TOOL:

@@ -31,6 +31,7 @@ from typing import Final
 
 from chatbot.adapters.local.documents import ChunkToIndex, SQLiteDocumentIndex
 from chatbot.adapters.local.embeddings import LocalEmbeddings
+from chatbot.clock import SystemClock
 from chatbot.embeddings import Embeddings
 from chatbot.errors import ModelUnavailableError
 from chatbot.evaluation.dataset import DEFAULT_DATASET, DatasetError, RetrievalDataset, load_dataset
@@ -400,6 +401,7 @@ def _append(output: Path, table: str, argv: Sequence[str] | None) -> None:
         f"Command: `chatbot eval chunking {arguments}`\n\n{table}",
         title="Chunking evaluation",
         command="chatbot eval chunking",
+        when=SystemClock().now(),
     )
 
 

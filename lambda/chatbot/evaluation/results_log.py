@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 
@@ -16,12 +16,9 @@ def machine() -> str:
     )
 
 
-def append_section(
-    output: Path, text: str, *, title: str, command: str, when: datetime | None = None
-) -> None:
+def append_section(output: Path, text: str, *, title: str, command: str, when: datetime) -> None:
     """Append ``text`` to the log at ``output``, headed by the date and the machine. A new log
     starts with ``title`` and a line naming ``command``, the command that writes it."""
-    when = when or datetime.now(UTC)
     if not output.exists():
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(

@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from chatbot.adapters.local.documents import ChunkToIndex, SQLiteDocumentIndex
 from chatbot.adapters.local.embeddings import LocalEmbeddings
+from chatbot.clock import SystemClock
 from chatbot.embeddings import Embeddings
 from chatbot.errors import ModelUnavailableError
 from chatbot.evaluation.dataset import (
@@ -353,7 +354,7 @@ def _run(
     return results
 
 
-def append_result(report: RetrievalReport, output: Path, *, when: datetime | None = None) -> None:
+def append_result(report: RetrievalReport, output: Path, *, when: datetime) -> None:
     """Append the report to a Markdown log, headed by the date and the machine."""
     append_section(
         output,
@@ -408,7 +409,7 @@ def main(
         return 2
     sys.stdout.write(report.to_markdown())
     if options.output is not None:
-        append_result(report, options.output)
+        append_result(report, options.output, when=SystemClock().now())
     return 0
 
 

@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
+from chatbot.clock import SystemClock
 from chatbot.embeddings import Embeddings
 from chatbot.engine.router import determine_query_type
 from chatbot.engine.semantic_router import (
@@ -294,7 +295,7 @@ def tuning_markdown(data_name: str, grid: Sequence[Threshold], chosen: Threshold
     return "\n".join(lines) + "\n"
 
 
-def append_result(text: str, output: Path, *, when: datetime | None = None) -> None:
+def append_result(text: str, output: Path, *, when: datetime) -> None:
     """Append a report to a Markdown log, headed by the date and the machine."""
     append_section(
         output, text, title="Routing evaluation", command="chatbot eval routing", when=when
@@ -371,7 +372,7 @@ def main(
         return 2
     sys.stdout.write(text)
     if options.output is not None:
-        append_result(text, options.output)
+        append_result(text, options.output, when=SystemClock().now())
     return 0
 
 

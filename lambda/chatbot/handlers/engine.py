@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from functools import lru_cache
 from typing import Any
 
@@ -32,7 +31,7 @@ def handle_event(
     request = EngineRequest.model_validate(event)
     deadline = None
     if seconds_left is not None:
-        deadline = time.monotonic() + seconds_left - SAFETY_MARGIN_SECONDS
+        deadline = engine.clock.monotonic() + seconds_left - SAFETY_MARGIN_SECONDS
     logger.thread_safe_append_keys(sessionId=request.sessionId, messageId=request.messageId)
     try:
         answer = asyncio.run(engine.process_message(request, deadline=deadline))

@@ -18,9 +18,10 @@ logger = Logger(service="chatbot")
 
 @lru_cache(maxsize=1)
 def _server() -> Server[Any, Any]:
+    from chatbot.clock import SystemClock
     from chatbot.mcp_server import server_from_settings
 
-    return server_from_settings(load_settings())
+    return server_from_settings(load_settings(), clock=SystemClock())
 
 
 def handle_message_sync(event: dict[str, Any]) -> dict[str, Any] | None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from aws_lambda_powertools import Logger
 
+from chatbot.clock import Clock
 from chatbot.documents import DocumentSearch
-from chatbot.records import utc_now
 from chatbot.tables import RECORDS, Table
 from chatbot.tools.catalog import ToolCatalog
 from chatbot.tools.errors import ToolError, ToolErrorCode
@@ -43,7 +42,7 @@ class ToolExecutor:
         records: Table,
         documents: DocumentSearch,
         *,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock,
     ) -> None:
         implemented = {SEARCH_TOOL, *RECORD_TOOLS}
         missing = [d.name for d in catalog.definitions if d.name not in implemented]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from chatbot.adapters.items import encoded_size, normalize
+from chatbot.clock import Clock
 from chatbot.records import iso
 from chatbot.tables import (
     MAX_ITEM_BYTES,
@@ -47,7 +47,7 @@ class SessionRecords:
     record id from the model can only ever address a record of the calling session.
     """
 
-    def __init__(self, table: Table, *, clock: Callable[[], datetime]) -> None:
+    def __init__(self, table: Table, *, clock: Clock) -> None:
         if (table.spec.partition_key, table.spec.sort_key) != (OWNER, RECORD_ID):
             raise ValueError("the records table must be keyed by owner and id")
         self._table = table
@@ -56,7 +56,7 @@ class SessionRecords:
     def create(self, owner: str, data: Mapping[str, Any], record_id: str | None) -> dict[str, Any]:
         fields = _storable(data)
         new_id = record_id if record_id is not None else uuid.uuid4().hex
-        now = iso(self._clock())
+        now = iso(self._clock.now())
         item = {OWNER: owner, RECORD_ID: new_id, **fields, CREATED_AT: now, UPDATED_AT: now}
         _check_size(item)
         try:
@@ -77,7 +77,7 @@ class SessionRecords:
         return _record_result(item)
 
     def update(self, owner: str, record_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
-        fields = {**_storable(data), UPDATED_AT: iso(self._clock())}
+        fields = {**_storable(data), UPDATED_AT: iso(self._clock.now())}
         key = {OWNER: owner, RECORD_ID: record_id}
         current = self._table.get(key)
         if current is None:

@@ -34,18 +34,18 @@ model (or width) embeds every chunk again instead of keeping vectors of the wron
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any, Final, Protocol
 from urllib.parse import urlparse
 
 import boto3
 from opensearchpy import OpenSearch, RequestsAWSV4SignerAuth, RequestsHttpConnection
 
+from chatbot.clock import Clock
 from chatbot.embeddings import Embeddings
 from chatbot.errors import ChatbotError
 from chatbot.rank_fusion import FUSION_WINDOW, HYBRID_WEIGHTS, fuse_chunks
-from chatbot.records import DocumentChunk, iso, utc_now
+from chatbot.records import DocumentChunk, iso
 from chatbot.search_index import EMBEDDING_FIELD
 
 # A title match counts twice a content match, as in the embedded index.
@@ -199,7 +199,7 @@ class OpenSearchDocumentIndex:
         embeddings: Embeddings,
         *,
         min_score: float | None = None,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock,
     ) -> None:
         self._client = client
         self._index = index_name
@@ -257,7 +257,7 @@ class OpenSearchDocumentIndex:
             vectors = self._embeddings.embed_documents([chunk.content for chunk in chunks])
         if len(vectors) != len(chunks):
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
-        ingested_at = iso(self._clock())
+        ingested_at = iso(self._clock.now())
         for start in range(0, len(chunks), BULK_SIZE):
             batch = chunks[start : start + BULK_SIZE]
             stale = self._document_ids("chunk_id", [chunk.id for chunk in batch])

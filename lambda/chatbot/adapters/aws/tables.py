@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,7 @@ from chatbot.adapters.aws.attribute_values import (
     to_attribute_map,
 )
 from chatbot.adapters.aws.expressions import Expressions, group
+from chatbot.clock import Clock
 from chatbot.tables import (
     ANALYTICS,
     CONNECTIONS,
@@ -54,7 +54,7 @@ class DynamoDBTables:
         client: DynamoDBClient,
         table_names: Mapping[str, str],
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock,
     ) -> None:
         self._client = client
         self._table_names = dict(table_names)
@@ -102,7 +102,7 @@ class DynamoDBTable:
         client: DynamoDBClient,
         physical_name: str,
         spec: TableSpec,
-        clock: Callable[[], float],
+        clock: Clock,
     ) -> None:
         self._client = client
         self._name = physical_name
@@ -139,7 +139,7 @@ class DynamoDBTable:
         response = self._client.get_item(
             TableName=self._name, Key=to_attribute_map(table_key), ConsistentRead=True
         )
-        return self._live(response.get("Item"), self._clock())
+        return self._live(response.get("Item"), self._clock.time())
 
     def put(self, item: Mapping[str, Any], *, condition: Condition | None = None) -> None:
         new_item: Item = rules.normalize(item)
@@ -147,7 +147,9 @@ class DynamoDBTable:
         request: PutItemInputTypeDef = {"TableName": self._name, "Item": to_attribute_map(new_item)}
         if condition is not None:
             expressions = Expressions(self._spec.partition_key)
-            request["ConditionExpression"] = self._guarded(expressions, condition, self._clock())
+            request["ConditionExpression"] = self._guarded(
+                expressions, condition, self._clock.time()
+            )
             _attach(request, expressions)
         with _translated_errors():
             self._client.put_item(**request)
@@ -172,14 +174,14 @@ class DynamoDBTable:
         # on an expired item, that item is deleted (only if still expired) and the update
         # retried once, now against an absent item.
         with _translated_errors():
-            now = self._clock()
+            now = self._clock.time()
             try:
                 return self._send_update(table_key, changes, condition, now)
             except ClientError as error:
                 if not self._found_expired_item(error, now):
                     raise
             self._delete_expired(table_key, now)
-            return self._send_update(table_key, changes, condition, self._clock())
+            return self._send_update(table_key, changes, condition, self._clock.time())
 
     def _send_update(
         self,
@@ -259,7 +261,7 @@ class DynamoDBTable:
 
     def delete(self, key: Mapping[str, Any], *, condition: Condition | None = None) -> Item | None:
         table_key = rules.check_key(self._spec, key)
-        now = self._clock()
+        now = self._clock.time()
         request: DeleteItemInputTypeDef = {
             "TableName": self._name,
             "Key": to_attribute_map(table_key),
@@ -287,7 +289,7 @@ class DynamoDBTable:
         if rules.is_reversed_range(sort):
             return QueryPage(items=[], cursor=None)
         index_spec = None if index is None else self._spec.index(index)
-        now = self._clock()
+        now = self._clock.time()
         expressions = Expressions(self._spec.partition_key)
         partition_key = self._spec.partition_key if index_spec is None else index_spec.partition_key
         request: QueryInputTypeDef = {

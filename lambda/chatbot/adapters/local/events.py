@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -39,10 +38,11 @@ def _request_context(
     *,
     domain_name: str,
     connected_at_ms: int,
+    request_time_ms: int,
     source_ip: str,
     user_agent: str | None,
 ) -> dict[str, Any]:
-    now = time.time()
+    now = request_time_ms / 1000
     return {
         "routeKey": route_key,
         "eventType": event_type,
@@ -51,7 +51,7 @@ def _request_context(
         "messageDirection": "IN",
         "stage": STAGE,
         "connectedAt": connected_at_ms,
-        "requestTimeEpoch": int(now * 1000),
+        "requestTimeEpoch": request_time_ms,
         "identity": {"sourceIp": source_ip, "userAgent": user_agent},
         "requestId": uuid.uuid4().hex,
         "domainName": domain_name,
@@ -68,6 +68,7 @@ def connect_event(
     domain_name: str,
     source_ip: str,
     connected_at_ms: int,
+    request_time_ms: int,
 ) -> dict[str, Any]:
     return {
         "headers": dict(headers),
@@ -80,6 +81,7 @@ def connect_event(
             "CONNECT",
             domain_name=domain_name,
             connected_at_ms=connected_at_ms,
+            request_time_ms=request_time_ms,
             source_ip=source_ip,
             user_agent=headers.get("User-Agent"),
         ),
@@ -94,6 +96,7 @@ def message_event(
     domain_name: str,
     source_ip: str,
     connected_at_ms: int,
+    request_time_ms: int,
 ) -> dict[str, Any]:
     context = _request_context(
         connection_id,
@@ -101,6 +104,7 @@ def message_event(
         "MESSAGE",
         domain_name=domain_name,
         connected_at_ms=connected_at_ms,
+        request_time_ms=request_time_ms,
         source_ip=source_ip,
         user_agent=None,
     )
@@ -121,6 +125,7 @@ def disconnect_event(
     domain_name: str,
     source_ip: str,
     connected_at_ms: int,
+    request_time_ms: int,
     status_code: int,
     reason: str,
 ) -> dict[str, Any]:
@@ -130,6 +135,7 @@ def disconnect_event(
         "DISCONNECT",
         domain_name=domain_name,
         connected_at_ms=connected_at_ms,
+        request_time_ms=request_time_ms,
         source_ip=source_ip,
         user_agent=None,
     )

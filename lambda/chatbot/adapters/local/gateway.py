@@ -29,6 +29,7 @@ from websockets.http11 import Request, Response
 from chatbot.adapters.local import events
 from chatbot.adapters.local.tables import SQLiteTable
 from chatbot.chat_service import ChatService
+from chatbot.clock import Clock
 from chatbot.config import Settings
 from chatbot.engine.engine import ChatbotEngine, ModelFactory
 from chatbot.engine.factory import build_engine
@@ -82,6 +83,7 @@ class LocalGateway:
         cleanup_interval_seconds: float | None = 60.0,
         cleanup: Callable[[ConnectionSender], CleanupReport] | None = None,
         runtime: Runtime | None = None,
+        clock: Clock,
     ) -> None:
         """``service_factory(sender, invoker)`` and ``engine_factory(sender)`` build the
         handlers' collaborators with this gateway as their sender and invoker."""
@@ -89,6 +91,7 @@ class LocalGateway:
         self.port = port
         # The domain objects behind the handlers, for the CLI and tests to inspect.
         self.runtime = runtime
+        self._clock = clock
         self._web_dir = web_dir.resolve() if web_dir else None
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda")
         self._clients: dict[str, _Client] = {}
@@ -100,6 +103,9 @@ class LocalGateway:
         self._cleanup_interval = cleanup_interval_seconds
         self.service: ChatService = service_factory(self, self)
         self.engine: ChatbotEngine = engine_factory(self)
+
+    def _now_ms(self) -> int:
+        return int(self._clock.time() * 1000)
 
     @property
     def url(self) -> str:
@@ -147,7 +153,7 @@ class LocalGateway:
             self._log("http", None, response.status_code, started, path=urlsplit(request.path).path)
             return response
         connection_id = events.new_connection_id()
-        connected_at_ms = int(time.time() * 1000)
+        connected_at_ms = self._now_ms()
         source_ip = _peer_ip(connection)
         query = dict(parse_qsl(urlsplit(request.path).query))
         headers = {name: value for name, value in request.headers.raw_items()}
@@ -158,6 +164,7 @@ class LocalGateway:
             domain_name=request.headers.get("Host", self.host),
             source_ip=source_ip,
             connected_at_ms=connected_at_ms,
+            request_time_ms=connected_at_ms,
         )
         result = await self._run_in_worker(websocket_handler.handle_event, event, self.service)
         status = int(result.get("statusCode", 500))
@@ -193,6 +200,7 @@ class LocalGateway:
                     domain_name=domain,
                     source_ip=source_ip,
                     connected_at_ms=connected_at_ms,
+                    request_time_ms=self._now_ms(),
                 )
                 result = await self._run_in_worker(
                     websocket_handler.handle_event, event, self.service
@@ -214,6 +222,7 @@ class LocalGateway:
                 domain_name=domain,
                 source_ip=source_ip,
                 connected_at_ms=connected_at_ms,
+                request_time_ms=self._now_ms(),
                 status_code=close_code,
                 reason=connection.close_reason or "",
             )
@@ -317,12 +326,15 @@ def _peer_ip(connection: ServerConnection) -> str:
 def _local_cleanup(runtime: Runtime) -> Callable[[ConnectionSender], CleanupReport]:
     """The Lambda's cleanup code, with a time budget in place of the Lambda's remaining time;
     then, hourly, what DynamoDB's TTL does in AWS: delete expired rows from the SQLite file."""
+    clock = runtime.clock
     last_purge = [float("-inf")]
 
     def cleanup(sender: ConnectionSender) -> CleanupReport:
-        report = run_cleanup(runtime.sessions, sender, time_budget(LOCAL_CLEANUP_BUDGET_SECONDS))
-        if time.monotonic() - last_purge[0] >= LOCAL_PURGE_INTERVAL_SECONDS:
-            last_purge[0] = time.monotonic()
+        report = run_cleanup(
+            runtime.sessions, sender, time_budget(LOCAL_CLEANUP_BUDGET_SECONDS, clock)
+        )
+        if clock.monotonic() - last_purge[0] >= LOCAL_PURGE_INTERVAL_SECONDS:
+            last_purge[0] = clock.monotonic()
             tables = runtime.tables
             stores = (tables.sessions, tables.connections, tables.conversations, tables.analytics)
             purged = sum(t.purge_expired() for t in stores if isinstance(t, SQLiteTable))
@@ -353,4 +365,5 @@ def local_gateway(
         cleanup=_local_cleanup(runtime),
         cleanup_interval_seconds=cleanup_interval_seconds,
         runtime=runtime,
+        clock=runtime.clock,
     )

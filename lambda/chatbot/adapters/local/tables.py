@@ -6,13 +6,13 @@ import json
 import re
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from chatbot.adapters import items as rules
 from chatbot.adapters.local.sqlite_connection import SharedConnection
+from chatbot.clock import Clock
 from chatbot.tables import (
     ALL_TABLES,
     ANALYTICS,
@@ -47,7 +47,7 @@ def _checked_name(kind: str, name: str, pattern: re.Pattern[str]) -> str:
 class SQLiteTables:
     """All logical tables in one SQLite file (or ``":memory:"``), shared by every thread."""
 
-    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: str | Path, *, clock: Clock) -> None:
         self._clock = clock
         self._connection = SharedConnection(path)
         self._tables_lock = threading.Lock()
@@ -85,7 +85,7 @@ class SQLiteTable:
         self,
         connection: SharedConnection,
         spec: TableSpec,
-        clock: Callable[[], float],
+        clock: Clock,
     ) -> None:
         self._connection = connection
         self._spec = spec
@@ -159,14 +159,14 @@ class SQLiteTable:
     def get(self, key: Mapping[str, Any]) -> Item | None:
         row_key = self._row_key(key)
         with self._connection.reading() as connection:
-            return self._live(connection, row_key, self._clock())
+            return self._live(connection, row_key, self._clock.time())
 
     def put(self, item: Mapping[str, Any], *, condition: Condition | None = None) -> None:
         new_item: Item = rules.normalize(item)
         row_key = self._row_key(new_item)
         with self._connection.writing() as connection:
             if condition is not None:
-                current = self._live(connection, row_key, self._clock())
+                current = self._live(connection, row_key, self._clock.time())
                 if not evaluate(condition, current):
                     raise ConditionFailedError(f"put on {self._spec.name} {row_key}")
             self._store(connection, new_item)
@@ -185,7 +185,7 @@ class SQLiteTable:
         )
         row_key = self._row_key(table_key)
         with self._connection.writing() as connection:
-            current = self._live(connection, row_key, self._clock())
+            current = self._live(connection, row_key, self._clock.time())
             if condition is not None and not evaluate(condition, current):
                 raise ConditionFailedError(f"update on {self._spec.name} {row_key}")
             # An expired item counts as absent, so the update starts from the bare key.
@@ -201,7 +201,7 @@ class SQLiteTable:
     def delete(self, key: Mapping[str, Any], *, condition: Condition | None = None) -> Item | None:
         row_key = self._row_key(key)
         with self._connection.writing() as connection:
-            current = self._live(connection, row_key, self._clock())
+            current = self._live(connection, row_key, self._clock.time())
             if condition is not None and not evaluate(condition, current):
                 raise ConditionFailedError(f"delete on {self._spec.name} {row_key}")
             connection.execute(self._delete, row_key)
@@ -224,7 +224,7 @@ class SQLiteTable:
         else:
             partition, sort_column = self._index_columns[index_spec.name]
         where = [f"{partition} = ?", "(ttl IS NULL OR ttl > ?)"]
-        params: list[Any] = [partition_value, self._clock()]
+        params: list[Any] = [partition_value, self._clock.time()]
         if sort_column is not None and index_spec is not None:
             # Like a DynamoDB index, one keeps only items that carry its sort key.
             where.append(f"{sort_column} IS NOT NULL")
@@ -277,7 +277,7 @@ class SQLiteTable:
 
     def purge_expired(self) -> int:
         with self._connection.writing() as connection:
-            return connection.execute(self._purge, (self._clock(),)).rowcount
+            return connection.execute(self._purge, (self._clock.time(),)).rowcount
 
 
 def _sort_clause(column: str, sort: SortKeyCondition, params: list[Any]) -> str:
