@@ -229,3 +229,36 @@ def test_ingested_vectors_are_what_the_index_searches(
         searching.close()
     assert best.content == PARAGRAPHS[1]
     assert best.score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_renaming_a_heading_re_embeds_only_the_chunk_under_it(
+    docs: Path,
+    index: SQLiteDocumentIndex,
+    store: SQLiteDocumentStore,
+    embeddings: CountingEmbeddings,
+) -> None:
+    ingestor(store, embeddings).ingest_paths([docs])
+    before = {row[0]: row for row in rows(index)}
+    embeddings.texts.clear()
+    pumps = docs / "pumps.md"
+    pumps.write_text(pumps.read_text().replace("## Part 1", "## Float valves"))
+
+    summary = ingestor(store, embeddings).ingest_paths([docs])
+
+    assert (summary.added, summary.unchanged, summary.removed, summary.embedded) == (1, 3, 0, 1)
+    assert embeddings.texts == [f"Pumps > Float valves\n\n{PARAGRAPHS[1]}"]
+    after = {row[0]: row for row in rows(index)}
+    changed = [chunk_id for chunk_id in after if after[chunk_id] != before[chunk_id]]
+    assert len(changed) == 1
+    # The stored text is the same; the vector is the one of the text with the new heading.
+    _, source, position, content, blob, _ = after[changed[0]]
+    assert (source, position, content) == ("docs/pumps.md", 1, PARAGRAPHS[1])
+    assert blob is not None
+    assert np.allclose(
+        np.frombuffer(blob, dtype="<f4"), embeddings.embed_query(embeddings.texts[0]), atol=1e-6
+    )
+
+    # And a run after that one finds nothing left to embed.
+    embeddings.texts.clear()
+    again = ingestor(store, embeddings).ingest_paths([docs])
+    assert (again.added, again.unchanged, again.embedded) == (0, 4, 0)

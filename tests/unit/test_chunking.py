@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatbot.ingest.chunking import chunk_document, chunk_id_of, split_sentences
+from chatbot.ingest.chunking import Chunk, chunk_document, chunk_id_of, split_sentences
 from chatbot.ingest.readers import Document, Section
 
 WORDS = st.sampled_from(
@@ -117,6 +117,18 @@ def test_ids_are_stable_digests_of_source_and_position_and_hashes_of_content() -
     assert chunk.id == chunk_id_of("a.txt", 0)
     assert chunk.id == hashlib.sha256(b"a.txt\x000").hexdigest()
     assert chunk.content_hash == hashlib.sha256(b"One. Two.").hexdigest()
+
+
+def test_the_hash_covers_the_embedded_heading_path_not_only_the_content() -> None:
+    def only_chunk(heading: str) -> Chunk:
+        [chunk] = chunk_document(Document("a.md", "Guide", [Section(("Guide", heading), "Text.")]))
+        return chunk
+
+    before, after = only_chunk("Setup"), only_chunk("Installation")
+    assert before.content == after.content == "Text."
+    assert before.content_hash == hashlib.sha256(b"Guide > Setup\n\nText.").hexdigest()
+    assert after.content_hash == hashlib.sha256(after.embedding_text.encode()).hexdigest()
+    assert before.content_hash != after.content_hash
 
 
 def test_abbreviations_and_decimals_do_not_end_a_sentence() -> None:

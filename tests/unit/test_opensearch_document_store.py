@@ -126,8 +126,10 @@ def docs(tmp_path: Path) -> Path:
     return root
 
 
-def write_pumps(root: Path, paragraphs: list[str]) -> None:
-    sections = [f"## Part {n}\n\n{text}\n" for n, text in enumerate(paragraphs)]
+def write_pumps(root: Path, paragraphs: list[str], parts: list[int] | None = None) -> None:
+    """pumps.md with these paragraphs under ``## Part N`` headings (N: ``parts``, or 0, 1, ...)."""
+    numbers = parts if parts is not None else list(range(len(paragraphs)))
+    sections = [f"## Part {n}\n\n{text}\n" for n, text in zip(numbers, paragraphs, strict=True)]
     (root / "pumps.md").write_text("# Pumps\n\n" + "\n".join(sections))
 
 
@@ -196,13 +198,13 @@ def test_moved_paragraphs_keep_their_vectors_and_dropped_ones_are_deleted(
 ) -> None:
     store = store_of(collection, embeddings)
     ingestor(store, embeddings).ingest_paths([docs])
-    # Part 1 takes the text of part 2 (same hash, another position); part 2 goes.
-    write_pumps(docs, [PARAGRAPHS[0], PARAGRAPHS[2]])
+    # Part 1 goes, so part 2, heading and text, moves up to position 1 (same hash).
+    write_pumps(docs, [PARAGRAPHS[0], PARAGRAPHS[2]], parts=[0, 2])
     texts = len(embeddings.texts)
 
     summary = ingestor(store, embeddings).ingest_paths([docs])
 
-    # Part 1 now holds what part 2 held: its stored vector is reused, not embedded again.
+    # Position 1 now holds what position 2 held: its stored vector is reused, not embedded.
     assert (summary.added, summary.unchanged, summary.removed, summary.embedded) == (1, 2, 1, 0)
     assert len(embeddings.texts) == texts
     pumps = sorted(

@@ -58,13 +58,13 @@ class Chunk:
 
     @property
     def content_hash(self) -> str:
-        """The digest of ``content``, as the index computes it (``ChunkToIndex``).
+        """The digest of ``embedding_text``: what the vector was made from.
 
-        Not of ``embedding_text``: the stores compare this digest with theirs. So a heading
-        renamed over unchanged text keeps its old vector until the text changes; the heading
-        is a small part of what is embedded, and the stored content is still right.
+        The stores keep it beside the vector and the ingestion compares it to decide what to
+        embed again, so a renamed heading re-embeds the chunks under it even when their text
+        is unchanged. (Of a chunk with no heading path it is the digest of ``content``.)
         """
-        return hashlib.sha256(self.content.encode()).hexdigest()
+        return hashlib.sha256(self.embedding_text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -33,13 +33,13 @@ class DocumentStore(Protocol):
     """What the ingestion needs of an index: the SQLite one here, OpenSearch's later."""
 
     def hashes_for(self, source: str) -> dict[str, str | None]:
-        """Chunk id -> content hash of every chunk of ``source``; None for a chunk with no
-        vector of the store's model (it must be embedded again)."""
+        """Chunk id -> ``Chunk.content_hash`` of every chunk of ``source``; None for a chunk
+        with no vector of the store's model (it must be embedded again)."""
         ...
 
     def vectors_for(self, source: str, content_hashes: Collection[str]) -> dict[str, list[float]]:
         """Content hash -> stored vector, for chunks of ``source`` with those hashes: a
-        paragraph that only moved keeps its vector."""
+        paragraph that only moved (under the same heading) keeps its vector."""
         ...
 
     def upsert(self, chunks: Sequence[EmbeddedChunk]) -> None:
@@ -89,10 +89,11 @@ class IngestProgress:
 class Ingestor:
     """Ingests files into a ``DocumentStore``; a re-run over unchanged files writes nothing.
 
-    A chunk is identified by its source and position and compared by content hash: the same
-    hash at the same id is left alone; a changed chunk is re-embedded (or, if its text sits
-    elsewhere in the same source already, its stored vector reused) and written; ids the
-    source no longer has are deleted.
+    A chunk is identified by its source and position and compared by the hash of what is
+    embedded (its heading path and its text, ``Chunk.content_hash``), so a renamed heading
+    re-embeds the chunks under it. The same hash at the same id is left alone; a changed
+    chunk is re-embedded (or, if the same embedded text sits elsewhere in the source
+    already, its stored vector reused) and written; ids the source no longer has are deleted.
     """
 
     def __init__(

@@ -58,6 +58,7 @@ class SQLiteDocumentStore:
                 position=item.chunk.position,
                 content=item.chunk.content,
                 title=item.chunk.title,
+                digest=item.chunk.content_hash,
             )
             for item in chunks
         )

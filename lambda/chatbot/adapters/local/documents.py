@@ -154,10 +154,13 @@ class ChunkToIndex:
     position: int
     content: str
     title: str = ""
+    # The digest the ingestion compares to decide what to embed again: of the text that was
+    # embedded (``Chunk.content_hash``). Unset, that of ``content``.
+    digest: str | None = None
 
     @property
     def content_hash(self) -> str:
-        return hashlib.sha256(self.content.encode()).hexdigest()
+        return self.digest or hashlib.sha256(self.content.encode()).hexdigest()
 
 
 def match_expression(query: str) -> str | None:
