@@ -120,7 +120,6 @@ class Settings(BaseSettings):
     mcp_transport: Literal["memory", "stdio", "lambda"] = Field("memory", alias="MCP_TRANSPORT")
 
     websocket_api_endpoint: str | None = Field(None, alias="WEBSOCKET_API_ENDPOINT")
-    websocket_stage: str = Field("prod", alias="WEBSOCKET_STAGE")
     # The chatbot engine function the websocket handler invokes asynchronously (AWS only).
     engine_function_name: str | None = Field(None, alias="ENGINE_FUNCTION_NAME")
     # Secrets Manager secret holding the session-token key (AWS only).
