@@ -20,7 +20,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Stamps make re-runs cheap: pip runs again only when a requirements file or pyproject changes.
-$(VENV)/.runtime-installed: requirements.txt requirements-local.txt pyproject.toml | $(BIN)/python
+# torch first, alone: its CPU build from pip's configured sources, else from PyTorch's CPU index
+# (scripts/install_torch.py); then everything else in one pinned call, torch already satisfied.
+$(VENV)/.runtime-installed: requirements.txt requirements-local.txt pyproject.toml \
+		scripts/install_torch.py | $(BIN)/python
+	$(BIN)/python scripts/install_torch.py requirements-local.txt --disable-pip-version-check -q
 	$(PIP) install -r requirements.txt -r requirements-local.txt
 	$(PIP) install --no-deps -e .
 	@touch $@
