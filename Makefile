@@ -43,9 +43,10 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
-# Debian's Chromium drives tests/e2e/test_web_page.py through Playwright's bundled driver.
-browser:
-	scripts/ensure-chromium
+# Chromium for the browser tests (tests/e2e): Debian's chromium package if present or
+# installable through apt, else Playwright's own download (scripts/ensure-chromium).
+browser: $(VENV)/.dev-installed
+	scripts/ensure-chromium $(BIN)/python
 
 # The whole suite, then the unit tests again at a month's end seconds before midnight UTC
 # (libfaketime), so a test that depends on today's date or the time of day fails here.
