@@ -20,7 +20,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Stamps make re-runs cheap: pip runs again only when a requirements file or pyproject changes.
-$(VENV)/.runtime-installed: requirements.txt requirements-local.txt pyproject.toml | $(BIN)/python
+# torch first, alone: its CPU build from pip's configured sources, else from PyTorch's CPU index
+# (scripts/install_torch.py); then everything else in one pinned call, torch already satisfied.
+$(VENV)/.runtime-installed: requirements.txt requirements-local.txt pyproject.toml \
+		scripts/install_torch.py | $(BIN)/python
+	$(BIN)/python scripts/install_torch.py requirements-local.txt --disable-pip-version-check -q
 	$(PIP) install -r requirements.txt -r requirements-local.txt
 	$(PIP) install --no-deps -e .
 	@touch $@
@@ -39,9 +43,10 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
-# Debian's Chromium drives tests/e2e/test_web_page.py through Playwright's bundled driver.
-browser:
-	scripts/ensure-chromium
+# Chromium for the browser tests (tests/e2e): Debian's chromium package if present or
+# installable through apt, else Playwright's own download (scripts/ensure-chromium).
+browser: $(VENV)/.dev-installed
+	scripts/ensure-chromium $(BIN)/python
 
 # The whole suite, then the unit tests again at a month's end seconds before midnight UTC
 # (libfaketime), so a test that depends on today's date or the time of day fails here.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
-CHROMIUM = Path("/usr/bin/chromium")
 # Without these, Chromium running as root refuses to start, and its background services
 # try to reach Google and stall on the closed network.
 CHROMIUM_ARGS = [
@@ -137,26 +137,33 @@ async def client(connect: Callable[..., Any]) -> ChatClient:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, through Playwright's bundled driver (never a download).
+    """Chromium, headless, through Playwright's bundled driver; never a download here.
 
+    Debian's (``chromium`` on PATH) where it is installed, else Playwright's own, which
+    scripts/ensure-chromium (`make test`) downloads only where Debian's cannot be installed.
     Module scope, not session: Playwright's sync API keeps an event loop running on the main
     thread while it is open, and later tests call asyncio.run there.
     """
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: run `make test`, which installs Debian's chromium package."
-        )
+    debian_chromium = shutil.which("chromium")
     try:
-        from playwright.sync_api import expect, sync_playwright
+        from playwright.sync_api import Error, expect, sync_playwright
     except ImportError:
         pytest.fail("The playwright package is missing: run `make test`, which installs it.")
     # The first answer can be slow (model load); 5 s, Playwright's default, is too tight.
     expect.set_options(timeout=UI_TIMEOUT_MS)
     with sync_playwright() as playwright:
         # Playwright gives each launch a fresh temporary profile (user data dir).
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        try:
+            launched = playwright.chromium.launch(
+                executable_path=debian_chromium, headless=True, args=CHROMIUM_ARGS
+            )
+        except Error as error:
+            if debian_chromium is not None:
+                raise
+            pytest.fail(
+                "No Chromium: neither Debian's chromium on PATH nor Playwright's own "
+                f"({error.message.splitlines()[0]}). Run `make test`, which installs one."
+            )
         try:
             yield launched
         finally:
