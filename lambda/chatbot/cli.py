@@ -1,5 +1,5 @@
 """The ``chatbot`` command, the front door for people: run the chatbot or its MCP server,
-ingest documents, evaluate, and report on usage."""
+ingest documents, evaluate, report on usage, and check an AWS account before deploying."""
 
 from __future__ import annotations
 

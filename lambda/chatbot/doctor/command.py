@@ -133,8 +133,15 @@ def run(
     return exit_status(findings)
 
 
+DESCRIPTION = (
+    "Before deploying, with your AWS credentials: checks what this account and region lack "
+    "(CDK bootstrap, Bedrock model access, inference profile, Lambda concurrency, OpenSearch "
+    "Serverless quotas) and prints each finding with its fix. Exits 1 when something FAILs."
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser(argparse.ArgumentParser(prog="chatbot doctor", description=__doc__))
+    parser = build_parser(argparse.ArgumentParser(prog="chatbot doctor", description=DESCRIPTION))
     args = parser.parse_args(argv)
     import boto3
 
