@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: run test lint typecheck browser bench synth bootstrap deploy destroy clean
+.PHONY: run test lint typecheck browser bench synth bootstrap deploy destroy clean preflight
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,11 @@ synth: $(VENV)/.dev-installed node_modules/.installed
 # Once per account and region, with AWS credentials: the CDK's staging bucket and roles.
 bootstrap: $(VENV)/.dev-installed node_modules/.installed
 	$(CDK) bootstrap $(CDK_APP) --no-notices
+
+# Before the first deploy, with the operator's credentials: what the account and region lack
+# (bootstrap, Bedrock model access, quotas), each with its fix. Fails when something would.
+preflight: $(VENV)/.dev-installed
+	$(BIN)/chatbot doctor --stage $(STAGE)
 
 # Needs AWS credentials and a bootstrapped account/region (make bootstrap). Writes the stack's
 # outputs to cdk-outputs.json, then asks the deployed chatbot one question.

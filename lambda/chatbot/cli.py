@@ -1,5 +1,5 @@
 """The ``chatbot`` command, the front door for people: run the chatbot or its MCP server,
-ingest documents, evaluate, and report on usage."""
+ingest documents, evaluate, report on usage, and check an AWS account before deploying."""
 
 from __future__ import annotations
 
@@ -61,11 +61,21 @@ def main(argv: list[str] | None = None) -> int:
     evaluation.add_argument("suite", choices=sorted(EVAL_SUITES), help="what to evaluate")
     evaluation.add_argument("options", nargs=argparse.REMAINDER, help="the suite's own options")
     commands.add_parser(
+        "doctor",
+        help="before deploying: what this AWS account and region lack, with fixes",
+        add_help=False,
+    )
+    commands.add_parser(
         "analytics",
         help="usage reports for analysts: `chatbot analytics --help`",
         add_help=False,
     )
     arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["doctor"]:
+        # Its own parser (--region, --stage, -c key=value, --format).
+        from chatbot.doctor.command import main as doctor
+
+        return doctor(arguments[1:])
     if arguments[:1] == ["analytics"]:
         # Its own parser, with its own subcommands and --help.
         from chatbot.analytics_cli import main as analytics
