@@ -50,7 +50,12 @@ def test_no_credentials_at_all_fail_with_how_to_configure_them(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
-    account, finding = check_credentials(boto3.client("sts", region_name="us-east-1"), "us-east-1")
+    # A session of its own: boto3's default session may hold credentials an earlier test
+    # resolved. The loopback endpoint is a safety net: nothing may leave the machine.
+    sts = boto3.session.Session().client(
+        "sts", region_name="us-east-1", endpoint_url="http://127.0.0.1:9"
+    )
+    account, finding = check_credentials(sts, "us-east-1")
 
     assert account is None
     assert finding.status is Status.FAIL
