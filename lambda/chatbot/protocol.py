@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -39,6 +40,7 @@ MAX_COMMENT_CHARS = 1000
 MESSAGE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 MessageId = Annotated[str, StringConstraints(pattern=MESSAGE_ID_PATTERN)]
+_MESSAGE_ID = re.compile(MESSAGE_ID_PATTERN)
 
 
 class ClientFrame(BaseModel):
@@ -130,7 +132,8 @@ def parse_client_frame(body: str | bytes | None, *, max_bytes: int) -> AnyClient
     if not isinstance(data, dict):
         raise FrameError(InvalidMessageError("frame is not a JSON object"), None)
     raw_id = data.get("messageId")
-    message_id = raw_id if isinstance(raw_id, str) and len(raw_id) <= 64 else None
+    # Echoed in the error only when valid: an invalid one is the client's input, not an id.
+    message_id = raw_id if isinstance(raw_id, str) and _MESSAGE_ID.fullmatch(raw_id) else None
     action = data.get("action")
     if not isinstance(action, str):
         raise FrameError(
