@@ -108,3 +108,19 @@ async def test_multi_byte_conversations_page_back_completely_within_128_kb(
     assert reached(messages) == stored_order(gateway, session["sessionId"])
     assert len(messages) == 26
     assert max(sizes) <= MAX_OUTGOING_FRAME_BYTES
+
+
+async def test_a_frame_over_the_gateways_limit_is_refused_and_the_client_gets_an_error(
+    client: ChatClient, gateway: LocalGateway
+) -> None:
+    session = await client.session()
+    seed_turns(gateway, session["sessionId"], ["z" * 3_000])
+    # A gateway stricter than API Gateway: the page that fits 128 KB is over its limit.
+    gateway.max_outgoing_frame_bytes = 2_000
+
+    await client.send({"action": "getHistory"})
+    error = await client.expect("error")
+
+    assert (error["code"], error["retryable"]) == ("INTERNAL_ERROR", True)
+    assert "z" * 10 not in error["message"]
+    await client.ping()  # the connection stays open
