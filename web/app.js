@@ -10,6 +10,8 @@
   const BACKOFF_BASE_MS = 1000;
   const BACKOFF_MAX_MS = 30000;
   const HISTORY_LIMIT = 100;
+  // How near the top (px) a scroll must come to load older messages.
+  const OLDER_TRIGGER_PX = 80;
   const MAX_CONTENT_CHARS = 8000;
   const THUMB_PATHS = {
     up: "M7 10v11H4a1 1 0 0 1-1-1v-9a1 1 0 0 1 1-1h3zm0 0 4-8a3 3 0 0 1 3 3v4h5.5a2 2 0 0 1 2 2.3l-1.4 8A2 2 0 0 1 18.1 21H7",
@@ -50,6 +52,13 @@
     turns: new Map(),
     // messageId -> rating, until the server acknowledges the feedback
     pendingFeedback: new Map(),
+    // What each getHistory in flight asked for, in order ("replace" or "older"): a history
+    // frame does not say which request it answers, and answers come in request order.
+    historyRequests: [],
+    // Whether the server said older messages exist than the oldest on screen.
+    hasMore: false,
+    // The top-of-list notice about older messages, while hasMore.
+    olderNotice: null,
   };
 
   // --- session storage ----------------------------------------------------------------
@@ -157,6 +166,8 @@
       if (state.socket !== socket) return;
       state.socket = null;
       state.connected = false;
+      // Requests on a closed socket get no answers; the resume asks for history afresh.
+      state.historyRequests = [];
       clearInterval(state.pingTimer);
       updateSendEnabled();
       // Browsers hide the handshake's HTTP status (401/403); a close before open with a
@@ -231,31 +242,96 @@
   function onSession(frame) {
     saveSession({ sessionId: frame.sessionId, sessionToken: frame.sessionToken });
     if (frame.resumed) {
-      send({ action: "getHistory", limit: HISTORY_LIMIT });
+      requestHistory("replace");
     } else if (state.sessionDropped && el.list.children.length) {
       // What is on screen belongs to a session the server no longer accepts.
       state.turns.clear();
       state.pendingFeedback.clear();
+      resetHistory();
       el.list.replaceChildren();
       addNotice("Your previous conversation could not be resumed; this is a new one.");
     }
     state.sessionDropped = false;
   }
 
+  function requestHistory(kind) {
+    const frame = { action: "getHistory", limit: HISTORY_LIMIT };
+    if (kind === "older") {
+      const oldest = el.list.querySelector("li.message[data-message-id]");
+      if (!oldest) return;
+      frame.before = oldest.dataset.messageId;
+    }
+    if (send(frame)) state.historyRequests.push(kind);
+    showOlderNotice();
+  }
+
+  function resetHistory() {
+    state.historyRequests = [];
+    state.hasMore = false;
+    state.olderNotice = null;
+  }
+
+  function loadingOlder() {
+    return state.historyRequests.includes("older");
+  }
+
+  // Near the top with older messages on the server: fetch the page before the oldest shown.
+  function maybeLoadOlder() {
+    if (!state.hasMore || state.historyRequests.length) return;
+    if (el.list.scrollTop > OLDER_TRIGGER_PX) return;
+    requestHistory("older");
+  }
+
+  function showOlderNotice() {
+    if (!state.hasMore) {
+      if (state.olderNotice) state.olderNotice.remove();
+      state.olderNotice = null;
+      return;
+    }
+    if (!state.olderNotice) {
+      const item = document.createElement("li");
+      item.className = "notice older-messages";
+      item.dataset.testid = "older-messages";
+      state.olderNotice = item;
+    }
+    if (el.list.firstChild !== state.olderNotice) el.list.prepend(state.olderNotice);
+    const loading = loadingOlder();
+    state.olderNotice.setAttribute("aria-busy", String(loading));
+    state.olderNotice.textContent = loading ? "Loading older messages…" : "Scroll up for older messages.";
+  }
+
+  // One page of history entries as bubbles in ``parent`` (the list, or a fragment to prepend),
+  // skipping any already on screen.
+  function renderEntries(messages, parent) {
+    for (const entry of messages) {
+      if (!entry || typeof entry.messageId !== "string") continue;
+      const known = state.turns.get(entry.messageId);
+      if (entry.role === "user") {
+        if (known && known.userItem) continue;
+        ensureTurn(entry.messageId, String(entry.content ?? ""), { withAnswer: false, parent });
+      } else if (entry.role === "assistant") {
+        if (known && known.item) continue;
+        const turn = ensureTurn(entry.messageId, null, { withAnswer: true, parent });
+        finishAnswer(turn, entry.messageId, entry.content, entry.sources);
+      }
+    }
+  }
+
   function onHistory(frame) {
+    const kind = state.historyRequests.shift() || "replace";
     const messages = Array.isArray(frame.messages) ? frame.messages : [];
+    state.hasMore = frame.hasMore === true && messages.length > 0;
+    if (kind === "older") {
+      onOlderHistory(messages);
+      return;
+    }
     // Turns still waiting for an answer survive the re-render and are asked again below.
     const waiting = [...state.turns.entries()].filter(([, turn]) => turn.item && !turn.done);
     state.turns.clear();
     el.list.replaceChildren();
-    for (const entry of messages) {
-      if (entry.role === "user") {
-        ensureTurn(entry.messageId, entry.content, { withAnswer: false });
-      } else if (entry.role === "assistant") {
-        const turn = ensureTurn(entry.messageId, null, { withAnswer: true });
-        finishAnswer(turn, entry.messageId, entry.content, entry.sources);
-      }
-    }
+    state.olderNotice = null;
+    showOlderNotice();
+    renderEntries(messages, el.list);
     for (const [messageId, turn] of waiting) {
       if (state.turns.has(messageId) && state.turns.get(messageId).item) continue;
       ensureTurn(messageId, turn.userText, { withAnswer: true });
@@ -265,7 +341,32 @@
     }
     updateEmptyHint();
     scrollToEnd(true);
+    fillViewport();
   }
+
+  // Older messages go above the oldest shown, and the view stays on what the person was
+  // reading: the scroll offset grows by exactly the height added above it.
+  function onOlderHistory(messages) {
+    const fragment = document.createDocumentFragment();
+    renderEntries(messages, fragment);
+    // A page with nothing new cannot move the oldest message shown: paging would repeat it.
+    if (!fragment.childNodes.length) state.hasMore = false;
+    const heightBefore = el.list.scrollHeight;
+    const topBefore = el.list.scrollTop;
+    const anchor = state.olderNotice ? state.olderNotice.nextSibling : el.list.firstChild;
+    el.list.insertBefore(fragment, anchor);
+    showOlderNotice();
+    el.list.scrollTop = topBefore + (el.list.scrollHeight - heightBefore);
+    updateEmptyHint();
+    fillViewport();
+  }
+
+  // A first page too short to scroll would leave older messages unreachable: load on.
+  function fillViewport() {
+    if (state.hasMore && el.list.scrollHeight <= el.list.clientHeight) requestHistory("older");
+  }
+
+  el.list.addEventListener("scroll", maybeLoadOlder, { passive: true });
 
   function onAck(frame) {
     const rating = state.pendingFeedback.get(frame.messageId);
@@ -319,7 +420,7 @@
 
   // --- rendering ----------------------------------------------------------------------
 
-  function ensureTurn(messageId, userText, { withAnswer }) {
+  function ensureTurn(messageId, userText, { withAnswer, parent = el.list }) {
     let turn = state.turns.get(messageId);
     if (!turn) {
       turn = { userItem: null, item: null, content: null, parts: [], done: false, userText: userText || "" };
@@ -330,7 +431,7 @@
       turn.userItem.querySelector(".content").textContent = userText;
       turn.userText = userText;
       // An answer that arrived first (history order) must stay below its question.
-      el.list.insertBefore(turn.userItem, turn.item);
+      parent.insertBefore(turn.userItem, turn.item && turn.item.parentNode === parent ? turn.item : null);
     }
     if (withAnswer && !turn.item) {
       turn.item = bubble("assistant", messageId);
@@ -339,7 +440,7 @@
       turn.content = turn.item.querySelector(".content");
       turn.content.classList.add("placeholder");
       turn.content.textContent = "Sending…";
-      el.list.appendChild(turn.item);
+      parent.appendChild(turn.item);
     }
     updateEmptyHint();
     return turn;
@@ -548,6 +649,7 @@
     saveSession(null);
     state.turns.clear();
     state.pendingFeedback.clear();
+    resetHistory();
     el.list.replaceChildren();
     updateEmptyHint();
     const socket = state.socket;

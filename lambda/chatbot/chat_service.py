@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,7 +13,14 @@ from chatbot.analytics import AnalyticsRecorder
 from chatbot.clock import Clock
 from chatbot.conversations import ConversationStore
 from chatbot.errors import ChatbotError, InternalError, SessionMismatchError, as_chatbot_error
-from chatbot.ports import ConnectionGoneError, ConnectionSender, EngineInvoker, EngineRequest
+from chatbot.history_pages import EXTRA_RECORDS, history_frame
+from chatbot.ports import (
+    ConnectionGoneError,
+    ConnectionSender,
+    EngineInvoker,
+    EngineRequest,
+    FrameTooLargeError,
+)
 from chatbot.protocol import (
     AckFrame,
     AnyClientFrame,
@@ -21,8 +29,6 @@ from chatbot.protocol import (
     FrameError,
     GetHistoryFrame,
     GetSessionFrame,
-    HistoryEntry,
-    HistoryFrame,
     MessageFrame,
     PingFrame,
     PongFrame,
@@ -63,6 +69,7 @@ class ChatService:
         max_frame_bytes: int,
         clock: Clock,
         answer_timeout: timedelta = timedelta(minutes=6),
+        log_user_content: bool = False,
     ) -> None:
         self._clock = clock
         self._sessions = sessions
@@ -75,6 +82,8 @@ class ChatService:
         # Longer than any answer may take (the engine's own timeout), so an attempt still
         # pending after it has stalled.
         self._answer_timeout = answer_timeout
+        # Whether logs may carry what users wrote: error details can quote a frame's values.
+        self._log_user_content = log_user_content
 
     # --- $connect / $disconnect ----------------------------------------------------
 
@@ -113,7 +122,18 @@ class ChatService:
         except ChatbotError as error:
             self._reply_error(connection_id, error, message_id)
         except Exception as error:
-            logger.exception("frame failed", extra={"connectionId": connection_id})
+            if self._log_user_content:
+                logger.exception("frame failed", extra={"connectionId": connection_id})
+            else:
+                # An exception's text (and so a traceback) can quote what the user wrote.
+                logger.error(
+                    "frame failed",
+                    extra={
+                        "connectionId": connection_id,
+                        "error": type(error).__name__,
+                        "at": _where(error),
+                    },
+                )
             self._reply_error(connection_id, as_chatbot_error(error), message_id)
 
     def _dispatch(self, connection_id: str, frame: AnyClientFrame) -> None:
@@ -139,14 +159,10 @@ class ChatService:
                 self._send_message(connection_id, session.sessionId, frame)
             case GetHistoryFrame():
                 records = self._conversations.history(
-                    session.sessionId, limit=frame.limit, before=frame.before
+                    session.sessionId, limit=frame.limit + EXTRA_RECORDS, before=frame.before
                 )
                 self._post(
-                    connection_id,
-                    HistoryFrame(
-                        sessionId=session.sessionId,
-                        messages=[_history_entry(record) for record in records],
-                    ),
+                    connection_id, history_frame(session.sessionId, records, limit=frame.limit)
                 )
             case FeedbackFrame():
                 self._conversations.add_feedback(
@@ -210,12 +226,32 @@ class ChatService:
             self._sender.post(connection_id, frame.to_json())
         except ConnectionGoneError:
             logger.info("client left before its reply", extra={"connectionId": connection_id})
+        except FrameTooLargeError as error:
+            # Every frame is built to fit (history pages, bounded answers), so this is our
+            # bug, not the client's: INTERNAL_ERROR rather than MESSAGE_TOO_LARGE, which
+            # would tell the person their message was too long.
+            message_id = getattr(frame, "messageId", None)
+            logger.error(
+                "reply too large for the connection",
+                extra={
+                    "connectionId": connection_id,
+                    "frameType": getattr(frame, "type", None),
+                    "messageId": message_id,
+                    "bytes": error.size,
+                    "limit": error.limit,
+                },
+            )
+            failure = InternalError("reply frame too large")
+            self._post(connection_id, ErrorFrame.from_error(failure, message_id))
 
     def _reply_error(self, connection_id: str, error: ChatbotError, message_id: str | None) -> None:
-        logger.info(
-            "frame refused",
-            extra={"connectionId": connection_id, "code": error.code.value, "detail": str(error)},
-        )
+        # The code and the fields at fault only: an error's text may quote the frame.
+        extra: dict[str, object] = {"connectionId": connection_id, "code": error.code.value}
+        if isinstance(error, FrameError) and error.fields:
+            extra["fields"] = list(error.fields)
+        if self._log_user_content:
+            extra["detail"] = str(error)
+        logger.info("frame refused", extra=extra)
         self._post(connection_id, ErrorFrame.from_error(error, message_id))
         self._record_refusal(connection_id, error)
 
@@ -230,20 +266,7 @@ class ChatService:
         self._analytics.record("error", session_id, {"code": error.code.value, "stage": "frame"})
 
 
-def _history_entry(record: ConversationRecord) -> HistoryEntry:
-    if record.messageType == "user":
-        return HistoryEntry(
-            messageId=record.messageId,
-            role="user",
-            content=record.content,
-            timestamp=record.timestamp,
-        )
-    return HistoryEntry(
-        messageId=record.messageId,
-        role="assistant",
-        content=record.content,
-        timestamp=record.timestamp,
-        queryType=record.queryType,
-        sources=record.sources or [],
-        toolsUsed=record.toolsUsed or [],
-    )
+def _where(error: BaseException) -> str:
+    """Where an exception was raised (file:line), without its message."""
+    frame = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
+    return f"{frame[0].filename.rsplit('/', 1)[-1]}:{frame[0].lineno}" if frame else "?"

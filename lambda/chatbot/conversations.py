@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
+from aws_lambda_powertools import Logger
+
 from chatbot.clock import Clock
 from chatbot.errors import InvalidMessageError
+from chatbot.protocol import bounded_answer
 from chatbot.records import ConversationRecord, MessageStatus, iso
 from chatbot.tables import (
     CONVERSATIONS,
@@ -20,7 +23,16 @@ from chatbot.tables import (
     Table,
 )
 
+logger = Logger(service="chatbot", child=True)
+
 Role = Literal["user", "assistant"]
+OrderKey = tuple[str, str, int]
+
+
+def order_key(record: ConversationRecord) -> OrderKey:
+    """A session's records in one total order: by time, then a question before its answer
+    (they may share a timestamp), then by messageId (records of a frozen test clock)."""
+    return (record.timestamp, record.messageId, 0 if record.messageType == "user" else 1)
 
 
 class ConversationStore:
@@ -117,8 +129,17 @@ class ConversationStore:
         return True
 
     def save_answer(self, answer: ConversationRecord) -> ConversationRecord:
-        """Store an answer once; a second save of the same messageId returns the first."""
-        item = answer.to_item()
+        """Store an answer once; a second save of the same messageId returns the first.
+
+        The answer is bounded to fit one ``message`` frame (protocol.bounded_answer), and
+        never sorts before its question (another engine's clock may lag this one's)."""
+        bounded = bounded_answer(answer)
+        if bounded is not answer:
+            logger.warning("answer cut to fit a frame", extra={"messageId": answer.messageId})
+        question = self.get(answer.sessionId, answer.messageId, "user")
+        if question is not None and bounded.timestamp < question.timestamp:
+            bounded = bounded.model_copy(update={"timestamp": question.timestamp})
+        item = bounded.to_item()
         item.setdefault("ttl", self._ttl(self._clock.now()))
         try:
             self._table.put(item, condition=NotExists(CONVERSATIONS.partition_key))
@@ -132,23 +153,60 @@ class ConversationStore:
     def history(
         self, session_id: str, *, limit: int, before: str | None = None
     ) -> list[ConversationRecord]:
-        """The last ``limit`` records (user messages and answers), oldest first.
+        """The last ``limit`` records (user messages and answers), oldest first (``order_key``).
 
-        ``before`` names a messageId: only records older than that user message are returned.
+        ``before`` names a messageId: only records older than that user message are returned
+        (than its answer, if the question is gone), so paging by the first messageId of a
+        page that starts with a question neither skips nor repeats a record.
         """
-        sort = None
+        anchor = None
         if before is not None:
-            anchor = self.get(session_id, before, "user")
-            if anchor is None:
+            record = self.get(session_id, before, "user") or self.get(
+                session_id, before, "assistant"
+            )
+            if record is None:
                 raise InvalidMessageError(
-                    f"unknown before={before}",
+                    "unknown before",
                     public_message="'before' does not name a message of this session.",
                 )
-            sort = SortKeyCondition("<", anchor.timestamp)
-        page = self._table.query(
-            session_id, index="byTime", sort=sort, ascending=False, limit=limit
-        )
-        return [ConversationRecord.from_item(item) for item in reversed(page.items)]
+            anchor = order_key(record)
+        return self._newest(session_id, limit, anchor)
+
+    def _newest(
+        self, session_id: str, count: int, anchor: OrderKey | None
+    ) -> list[ConversationRecord]:
+        """The ``count`` newest records ordered before ``anchor``, oldest first.
+
+        The index orders by timestamp alone, and records that share one come back in no
+        order we rely on: reading goes on until the timestamp at the page's oldest end has
+        been read in full, then ``order_key`` decides."""
+        sort = None if anchor is None else SortKeyCondition("<=", anchor[0])
+        found: list[ConversationRecord] = []
+        cursor: str | None = None
+        while True:
+            page = self._table.query(
+                session_id,
+                index="byTime",
+                sort=sort,
+                ascending=False,
+                limit=count + 1,
+                cursor=cursor,
+            )
+            last_read: str | None = None
+            for item in page.items:
+                record = ConversationRecord.from_item(item)
+                last_read = record.timestamp
+                if anchor is None or order_key(record) < anchor:
+                    found.append(record)
+            cursor = page.cursor
+            if cursor is None:
+                break
+            if len(found) >= count and last_read is not None:
+                found.sort(key=order_key, reverse=True)
+                if last_read < found[count - 1].timestamp:
+                    break
+        found.sort(key=order_key, reverse=True)
+        return list(reversed(found[:count]))
 
     def add_feedback(
         self, session_id: str, message_id: str, rating: str, comment: str | None

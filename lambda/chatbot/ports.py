@@ -11,11 +11,26 @@ class ConnectionGoneError(Exception):
     """The client's connection no longer exists (API Gateway's GoneException, HTTP 410)."""
 
 
+# API Gateway refuses a WebSocket frame over 128 KB of UTF-8 (PostToConnection answers 413).
+MAX_OUTGOING_FRAME_BYTES = 128 * 1024
+
+
+class FrameTooLargeError(Exception):
+    """The frame exceeds what the connection accepts (API Gateway's PayloadTooLargeException,
+    HTTP 413). Carries sizes only, never the frame: it may hold what a user wrote."""
+
+    def __init__(self, size: int | None, limit: int = MAX_OUTGOING_FRAME_BYTES) -> None:
+        super().__init__(f"frame of {size if size is not None else '?'} bytes over {limit}")
+        self.size = size
+        self.limit = limit
+
+
 class ConnectionSender(Protocol):
     """Sends frames to a client connection (API Gateway's @connections API, or a local socket)."""
 
     def post(self, connection_id: str, data: str) -> None:
-        """Send one text frame; raise ConnectionGoneError if the connection went away."""
+        """Send one text frame; raise ConnectionGoneError if the connection went away and
+        FrameTooLargeError if the frame is over the limit (nothing is sent then)."""
         ...
 
     def delete(self, connection_id: str) -> None:

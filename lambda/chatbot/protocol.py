@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -14,6 +16,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import to_json
 
 from chatbot.errors import (
     ChatbotError,
@@ -21,13 +24,23 @@ from chatbot.errors import (
     MessageTooLargeError,
     UnknownActionError,
 )
-from chatbot.records import Citation, ConversationRecord, QueryType, Usage
+from chatbot.ports import MAX_OUTGOING_FRAME_BYTES
+from chatbot.records import Citation, ConversationRecord, MessageStatus, QueryType, Usage
 
 MAX_CONTENT_CHARS = 8000
+# Every server frame fits API Gateway's limit (PROTOCOL.md). A question is at most 8000
+# characters, 48,000 bytes in JSON (a control character escapes as \uXXXX); an answer's
+# ``message`` frame is bounded at 64 KB (its text by the delta stream, then its citations),
+# so that a question with its answer always fits one ``history`` frame.
+MAX_SERVER_FRAME_BYTES = MAX_OUTGOING_FRAME_BYTES
+MAX_ANSWER_FRAME_BYTES = 64 * 1024
+MAX_ANSWER_CONTENT_BYTES = 48_000
+ANSWER_CUT_NOTE = "\n\n[The answer was cut short here: it was too long to send.]"
 MAX_COMMENT_CHARS = 1000
 MESSAGE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 MessageId = Annotated[str, StringConstraints(pattern=MESSAGE_ID_PATTERN)]
+_MESSAGE_ID = re.compile(MESSAGE_ID_PATTERN)
 
 
 class ClientFrame(BaseModel):
@@ -91,14 +104,20 @@ ACTIONS = tuple(FRAME_TYPES)
 
 
 class FrameError(ChatbotError):
-    """Wraps a frame error with the messageId the frame carried, so the reply can name it."""
+    """Wraps a frame error with the messageId the frame carried, so the reply can name it.
 
-    def __init__(self, error: ChatbotError, message_id: str | None) -> None:
+    ``fields`` names where the frame was wrong (protocol field names, never their values),
+    which is all a log may say about it unless user content may be logged."""
+
+    def __init__(
+        self, error: ChatbotError, message_id: str | None, fields: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(str(error), public_message=error.public_message)
         self.error = error
         self.code = error.code
         self.retryable = error.retryable
         self.message_id = message_id
+        self.fields = fields
 
 
 def parse_client_frame(body: str | bytes | None, *, max_bytes: int) -> AnyClientFrame:
@@ -113,7 +132,8 @@ def parse_client_frame(body: str | bytes | None, *, max_bytes: int) -> AnyClient
     if not isinstance(data, dict):
         raise FrameError(InvalidMessageError("frame is not a JSON object"), None)
     raw_id = data.get("messageId")
-    message_id = raw_id if isinstance(raw_id, str) and len(raw_id) <= 64 else None
+    # Echoed in the error only when valid: an invalid one is the client's input, not an id.
+    message_id = raw_id if isinstance(raw_id, str) and _MESSAGE_ID.fullmatch(raw_id) else None
     action = data.get("action")
     if not isinstance(action, str):
         raise FrameError(
@@ -153,18 +173,37 @@ def parse_client_frame(body: str | bytes | None, *, max_bytes: int) -> AnyClient
     try:
         return frame_type.model_validate(data)
     except ValidationError as error:
+        fields = tuple(_field(detail["loc"]) for detail in error.errors(include_url=False))
         raise FrameError(
-            InvalidMessageError(_describe(error), public_message=_describe(error)), message_id
+            InvalidMessageError(_describe(error), public_message=_describe(error)),
+            message_id,
+            fields,
         ) from None
 
 
+# Validators of ours whose messages may quote the value (datetime.fromisoformat does).
+_VALUE_QUOTING_ERRORS = {"value_error", "assertion_error"}
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "frame"
+
+
 def _describe(error: ValidationError) -> str:
-    """A person-readable summary of what is wrong with a frame, naming protocol fields only."""
+    """A person-readable summary of what is wrong with a frame, naming protocol fields only.
+
+    Pydantic's own messages state the constraint, never the input; a custom validator's
+    may quote the input, so those say only that the value is not valid."""
     problems = []
     for detail in error.errors(include_url=False, include_input=False)[:3]:
-        field = ".".join(str(part) for part in detail["loc"]) or "frame"
-        problems.append(f"'{field}': {detail['msg']}")
+        message = "not a valid value" if detail["type"] in _VALUE_QUOTING_ERRORS else detail["msg"]
+        problems.append(f"'{_field(detail['loc'])}': {message}")
     return "Invalid frame: " + "; ".join(problems) + "."
+
+
+def json_bytes(text: str) -> int:
+    """The bytes ``text`` takes inside a server frame's JSON (UTF-8, escapes, no quotes)."""
+    return len(to_json(text)) - 2
 
 
 # --- server frames ----------------------------------------------------------------------
@@ -175,6 +214,10 @@ class ServerFrame(BaseModel):
 
     def to_json(self) -> str:
         return self.model_dump_json(exclude_none=True)
+
+    def byte_size(self) -> int:
+        """The frame's size as API Gateway counts it: bytes of UTF-8."""
+        return len(self.to_json().encode())
 
 
 class SessionFrame(ServerFrame):
@@ -214,6 +257,11 @@ class MessageFrame(ServerFrame):
 
     @classmethod
     def from_record(cls, answer: ConversationRecord) -> MessageFrame:
+        """The answer's frame, bounded to MAX_ANSWER_FRAME_BYTES (see ``bounded_answer``)."""
+        return cls._of(bounded_answer(answer))
+
+    @classmethod
+    def _of(cls, answer: ConversationRecord) -> MessageFrame:
         return cls(
             sessionId=answer.sessionId,
             messageId=answer.messageId,
@@ -227,6 +275,61 @@ class MessageFrame(ServerFrame):
         )
 
 
+def bounded_answer(
+    answer: ConversationRecord, max_bytes: int = MAX_ANSWER_FRAME_BYTES
+) -> ConversationRecord:
+    """The answer, cut until its ``message`` frame is at most ``max_bytes`` bytes.
+
+    First the citations' excerpts (all to one length, longest kept possible, each marked with
+    an ellipsis), then the content (with a note saying so), then the citations and sources
+    themselves. An answer that fits is returned as it is."""
+
+    def fits(candidate: ConversationRecord) -> bool:
+        return MessageFrame._of(candidate).byte_size() <= max_bytes
+
+    if fits(answer):
+        return answer
+    citations = answer.citations or []
+    if citations:
+        longest = max(len(citation.excerpt) for citation in citations)
+
+        def excerpts_cut_to(length: int) -> ConversationRecord:
+            cut = [
+                c
+                if len(c.excerpt) <= length
+                else c.model_copy(update={"excerpt": c.excerpt[:length] + "…"})
+                for c in citations
+            ]
+            return answer.model_copy(update={"citations": cut})
+
+        length = _largest(longest, lambda n: fits(excerpts_cut_to(n)))
+        answer = excerpts_cut_to(max(length, 0))
+        if fits(answer):
+            return answer
+
+    def content_cut_to(length: int) -> ConversationRecord:
+        return answer.model_copy(update={"content": answer.content[:length] + ANSWER_CUT_NOTE})
+
+    length = _largest(len(answer.content), lambda n: fits(content_cut_to(n)))
+    if length >= 0:
+        return content_cut_to(length)
+    return content_cut_to(0).model_copy(update={"citations": None, "sources": []})
+
+
+def _largest(upper: int, fits: Callable[[int], bool]) -> int:
+    """The largest n in 0..upper with fits(n) (fits is monotonic), or -1 if none."""
+    low, high = 0, upper
+    if not fits(low):
+        return -1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 class HistoryEntry(BaseModel):
     messageId: str
     role: Literal["user", "assistant"]
@@ -235,12 +338,43 @@ class HistoryEntry(BaseModel):
     queryType: QueryType | None = None
     sources: list[str] | None = None
     toolsUsed: list[str] | None = None
+    citations: list[Citation] | None = None
+    feedback: Literal["up", "down"] | None = None
+    status: MessageStatus | None = None
+
+    @classmethod
+    def from_record(cls, record: ConversationRecord) -> HistoryEntry:
+        if record.messageType == "user":
+            return cls(
+                messageId=record.messageId,
+                role="user",
+                content=record.content,
+                timestamp=record.timestamp,
+                status=record.status,
+            )
+        record = bounded_answer(record)
+        rating = (record.feedback or {}).get("rating")
+        return cls(
+            messageId=record.messageId,
+            role="assistant",
+            content=record.content,
+            timestamp=record.timestamp,
+            queryType=record.queryType,
+            sources=record.sources or [],
+            toolsUsed=record.toolsUsed or [],
+            citations=record.citations,
+            feedback=rating if rating in ("up", "down") else None,
+        )
+
+    def byte_size(self) -> int:
+        return len(self.model_dump_json(exclude_none=True).encode())
 
 
 class HistoryFrame(ServerFrame):
     type: Literal["history"] = "history"
     sessionId: str
     messages: list[HistoryEntry]
+    hasMore: bool = False
 
 
 class ErrorFrame(ServerFrame):

@@ -46,6 +46,7 @@ class ServerProcess:
 
     def __init__(self, state_dir: Path) -> None:
         self.port = _free_port()
+        self.state_dir = state_dir
         self.url = f"http://127.0.0.1:{self.port}/"
         self.output: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()

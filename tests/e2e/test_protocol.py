@@ -340,17 +340,20 @@ async def test_history_is_oldest_first_and_pages_with_limit_and_before(client: C
     for n in range(4):
         await client.ask(f"h{n}", f"question {n}")
     await client.send({"action": "getHistory", "limit": 3})
-    latest = (await client.expect("history"))["messages"]
-    assert [(m["messageId"], m["role"]) for m in latest] == [
-        ("h2", "assistant"),
+    latest = await client.expect("history")
+    # Whole turns only: h2's answer waits for the next page with its question.
+    assert [(m["messageId"], m["role"]) for m in latest["messages"]] == [
         ("h3", "user"),
         ("h3", "assistant"),
     ]
-    await client.send({"action": "getHistory", "limit": 100, "before": "h2"})
-    older = (await client.expect("history"))["messages"]
-    assert [m["messageId"] for m in older] == ["h0", "h0", "h1", "h1"]
-    assert older[1]["queryType"] == "general"
-    assert "queryType" not in older[0]
+    assert latest["hasMore"] is True
+    await client.send({"action": "getHistory", "limit": 100, "before": "h3"})
+    older = await client.expect("history")
+    assert [m["messageId"] for m in older["messages"]] == ["h0", "h0", "h1", "h1", "h2", "h2"]
+    assert older["hasMore"] is False
+    assert older["messages"][1]["queryType"] == "general"
+    assert older["messages"][0]["status"] == "answered"
+    assert "queryType" not in older["messages"][0]
 
 
 async def test_feedback_on_an_answer_is_stored_and_acknowledged(

@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from chatbot.adapters.local.tables import SQLiteTables
+from chatbot.clock import SystemClock
+from chatbot.config import Settings
+from chatbot.conversations import ConversationStore
+from chatbot.records import ConversationRecord, QueryType, iso
 from tests.e2e.conftest import UI_TIMEOUT_MS
 from tests.e2e.served import ServerProcess
 
@@ -206,3 +212,73 @@ def test_over_long_message_shows_server_error_and_next_message_is_answered(
     expect(chat.bubble("assistant", follow_up_id).get_by_test_id("message-content")).to_have_text(
         final["content"]
     )
+
+
+def _seed_turns(server: ServerProcess, session_id: str, questions: list[str]) -> None:
+    """Turns written into the server's store, as a long conversation would have left them."""
+    clock = SystemClock()
+    store = SQLiteTables(Settings(CHATBOT_STATE_DIR=server.state_dir).sqlite_path, clock=clock)
+    try:
+        conversations = ConversationStore(
+            store.tables().conversations, retention=timedelta(days=1), clock=clock
+        )
+        for n, question in enumerate(questions):
+            message_id = f"old-{n:02d}"
+            conversations.add_user_message(session_id, message_id, question)
+            conversations.set_status(session_id, message_id, "answered")
+            conversations.save_answer(
+                ConversationRecord(
+                    sessionId=session_id,
+                    recordId=ConversationRecord.record_id(message_id, "assistant"),
+                    messageId=message_id,
+                    timestamp=iso(clock.now()),
+                    messageType="assistant",
+                    content=f"Answer {n:02d}. " + "y" * 5_000,
+                    queryType=QueryType.GENERAL,
+                    sources=[],
+                    toolsUsed=[],
+                )
+            )
+    finally:
+        store.close()
+
+
+def test_scrolling_to_the_top_loads_older_messages_once_each_and_keeps_the_view(
+    chat: ChatPage, server: ServerProcess
+) -> None:
+    chat.open()
+    session = chat.wait_for_frame(lambda frame: frame.get("type") == "session", UI_TIMEOUT_MS)
+    # 60 messages of 5,000 characters: several history frames of 128 KB.
+    questions = [f"Question {n:02d}. " + "x" * 5_000 for n in range(30)]
+    _seed_turns(server, session["sessionId"], questions)
+    chat.reload()
+    seen: list[Frame] = []
+
+    def next_history() -> Frame:
+        frame = chat.wait_for_frame(
+            lambda f: f.get("type") == "history" and all(f is not s for s in seen), UI_TIMEOUT_MS
+        )
+        seen.append(frame)
+        return frame
+
+    page = next_history()
+    assert page["hasMore"] is True and len(page["messages"]) < 60
+    expect(chat.page.get_by_test_id("older-messages")).to_be_visible()
+    message_list = chat.page.get_by_test_id("message-list")
+    while page["hasMore"]:
+        oldest = chat.page.locator("li.message[data-message-id]").first
+        oldest_id = oldest.get_attribute("data-message-id")
+        message_list.evaluate("list => { list.scrollTop = 0; }")
+        page = next_history()
+        assert page["messages"][-1]["messageId"] < str(oldest_id)
+        # The view stays on what was read: the formerly oldest question is still in sight.
+        expect(chat.bubble("user", str(oldest_id))).to_be_in_viewport()
+
+    expect(chat.texts("user")).to_have_text(questions)
+    expect(chat.texts("assistant")).to_have_count(30)
+    ids = chat.page.locator("li.message[data-message-id]").evaluate_all(
+        "items => items.map(item => item.dataset.messageId + item.className)"
+    )
+    assert len(ids) == len(set(ids)) == 60
+    expect(chat.page.get_by_test_id("older-messages")).to_have_count(0)
+    assert len(seen) >= 3

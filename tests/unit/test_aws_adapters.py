@@ -10,7 +10,7 @@ from botocore.stub import Stubber
 
 from chatbot.adapters.aws.connections import ApiGatewayConnectionSender
 from chatbot.adapters.aws.engine_invoker import LambdaEngineInvoker
-from chatbot.ports import ConnectionGoneError, EngineRequest
+from chatbot.ports import ConnectionGoneError, EngineRequest, FrameTooLargeError
 
 ENDPOINT = "https://abc123.execute-api.us-east-1.amazonaws.com/prod"
 
@@ -33,6 +33,38 @@ def test_post_to_a_gone_connection_raises_connection_gone() -> None:
     with Stubber(client) as stub:
         stub.add_client_error("post_to_connection", "GoneException", http_status_code=410)
         with pytest.raises(ConnectionGoneError):
+            ApiGatewayConnectionSender(ENDPOINT, client).post("c1", "{}")
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("PayloadTooLargeException", 413), ("SomethingNewer", 413)],
+)
+def test_post_of_a_frame_over_the_limit_raises_frame_too_large_with_its_size(
+    code: str, status: int
+) -> None:
+    client = boto3.client("apigatewaymanagementapi", endpoint_url=ENDPOINT)
+    data = '{"type":"history","messages":["\u00e9"]}'
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "post_to_connection",
+            code,
+            service_message="Message too long",
+            http_status_code=status,
+            expected_params={"ConnectionId": "c1", "Data": data.encode()},
+        )
+        with pytest.raises(FrameTooLargeError) as raised:
+            ApiGatewayConnectionSender(ENDPOINT, client).post("c1", data)
+        stub.assert_no_pending_responses()
+    assert raised.value.size == len(data.encode())
+    assert data not in str(raised.value)
+
+
+def test_post_fails_loudly_on_other_errors() -> None:
+    client = boto3.client("apigatewaymanagementapi", endpoint_url=ENDPOINT)
+    with Stubber(client) as stub:
+        stub.add_client_error("post_to_connection", "ForbiddenException", http_status_code=403)
+        with pytest.raises(client.exceptions.ForbiddenException):
             ApiGatewayConnectionSender(ENDPOINT, client).post("c1", "{}")
 
 

@@ -7,6 +7,10 @@ at once (it is what the user waits for), then whatever has gathered once the old
 has waited ``max_wait`` seconds or ``max_chars`` characters have gathered, and the rest when
 the answer ends. The concatenation of the frames is the answer, in order, with no gaps in the
 frame index (PROTOCOL.md).
+
+An answer's text is bounded (``max_bytes``, its size inside JSON) so that its final
+``message`` frame fits API Gateway's frame limit: text past the bound is dropped and a note
+says so, in the deltas as in the stored answer.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chatbot.ports import ConnectionGoneError, ConnectionSender
-from chatbot.protocol import DeltaFrame
+from chatbot.protocol import ANSWER_CUT_NOTE, MAX_ANSWER_CONTENT_BYTES, DeltaFrame, json_bytes
 
 
 @dataclass(frozen=True)
@@ -26,10 +30,14 @@ class StreamingPolicy:
 
     max_wait: float = 0.1
     max_chars: int = 1000
+    # Most bytes an answer's text takes in JSON (the note that it was cut included).
+    max_bytes: int = MAX_ANSWER_CONTENT_BYTES
 
     def __post_init__(self) -> None:
         if self.max_wait < 0 or self.max_chars < 1:
             raise ValueError("max_wait must be >= 0 and max_chars >= 1")
+        if self.max_bytes < 2 * json_bytes(ANSWER_CUT_NOTE):
+            raise ValueError("max_bytes leaves no room for an answer")
 
 
 @dataclass
@@ -63,8 +71,11 @@ class DeltaStream:
         # Fragments not yet posted, with the time each arrived.
         self._held: list[tuple[str, float]] = []
         self._held_chars = 0
+        self._bytes = 0
         self._timer: asyncio.TimerHandle | None = None
         self.client_gone = False
+        # Set once the text reached ``max_bytes``: later fragments are dropped.
+        self.cut = False
         self.stats = StreamStats()
 
     @property
@@ -77,13 +88,19 @@ class DeltaStream:
         return self.stats.posts > 0
 
     def push(self, fragment: str) -> None:
-        if not fragment:
+        if not fragment or self.cut:
             return
+        size = json_bytes(fragment)
+        room = self._policy.max_bytes - json_bytes(ANSWER_CUT_NOTE) - self._bytes
+        if size > room:
+            fragment = _prefix_within(fragment, room) + ANSWER_CUT_NOTE
+            self.cut = True
+        self._bytes += json_bytes(fragment)
         self._text.append(fragment)
         self.stats.fragments += 1
         self._held.append((fragment, self._clock()))
         self._held_chars += len(fragment)
-        if self.stats.posts == 0 or self._held_chars >= self._policy.max_chars:
+        if self.stats.posts == 0 or self._held_chars >= self._policy.max_chars or self.cut:
             self.flush()
         elif self._timer is None:
             self._schedule_flush()
@@ -135,3 +152,13 @@ class DeltaStream:
         except ConnectionGoneError:
             # The answer is still stored: the client gets it from history or by resending.
             self.client_gone = True
+
+
+def _prefix_within(text: str, max_bytes: int) -> str:
+    """The longest prefix of ``text`` whose JSON bytes are at most ``max_bytes``."""
+    used = 0
+    for index, character in enumerate(text):
+        used += json_bytes(character)
+        if used > max_bytes:
+            return text[:index]
+    return text

@@ -36,7 +36,14 @@ from chatbot.engine.factory import build_engine
 from chatbot.handlers import engine as engine_handler
 from chatbot.handlers import websocket as websocket_handler
 from chatbot.handlers.cleanup import run_cleanup
-from chatbot.ports import ConnectionGoneError, ConnectionSender, EngineInvoker, EngineRequest
+from chatbot.ports import (
+    MAX_OUTGOING_FRAME_BYTES,
+    ConnectionGoneError,
+    ConnectionSender,
+    EngineInvoker,
+    EngineRequest,
+    FrameTooLargeError,
+)
 from chatbot.runtime import Runtime, build_chat_service, runtime_from_settings
 from chatbot.sessions import CleanupReport, time_budget
 
@@ -101,6 +108,11 @@ class LocalGateway:
         self._server: Server | None = None
         self._cleanup = cleanup
         self._cleanup_interval = cleanup_interval_seconds
+        # API Gateway's limit on a frame sent to a client, enforced here as there, so that a
+        # frame that would fail in AWS fails locally (and in the tests) too.
+        self.max_outgoing_frame_bytes = MAX_OUTGOING_FRAME_BYTES
+        # The largest frame sent so far, in UTF-8 bytes: tests assert it stays under the limit.
+        self.largest_frame_bytes = 0
         self.service: ChatService = service_factory(self, self)
         self.engine: ChatbotEngine = engine_factory(self)
 
@@ -236,6 +248,15 @@ class LocalGateway:
         client = self._clients.get(connection_id)
         if client is None or self._loop is None:
             raise ConnectionGoneError(connection_id)
+        size = len(data.encode())
+        if size > self.max_outgoing_frame_bytes:
+            # What API Gateway's PostToConnection does: 413, and nothing reaches the client.
+            logger.warning(
+                "frame refused: too large",
+                extra={"connectionId": connection_id, "bytes": size},
+            )
+            raise FrameTooLargeError(size, self.max_outgoing_frame_bytes)
+        self.largest_frame_bytes = max(self.largest_frame_bytes, size)
         future = asyncio.run_coroutine_threadsafe(client.connection.send(data), self._loop)
         try:
             future.result(timeout=POST_TIMEOUT_SECONDS)
