@@ -7,12 +7,12 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from chatbot.protocol import ACTIONS
 from stacks.bundling import FULL, LIGHT
 from stacks.constructs.cleanup_schedule import CleanupSchedule
+from stacks.constructs.failure_queue import MAX_EVENT_AGE, FailedInvocations
 from stacks.constructs.function import ChatbotFunction
 from stacks.constructs.observability import Observability
 from stacks.constructs.session_key import SessionKey
@@ -21,13 +21,18 @@ from stacks.constructs.user_sign_in import UserSignIn
 from stacks.constructs.vector_search import VectorSearch
 from stacks.constructs.web_hosting import WebHosting
 from stacks.constructs.websocket_api import ChatWebSocketApi
+from stacks.log_retention import retention_days
 from stacks.nag import acknowledge
+from stacks.outputs import operator_outputs
+from stacks.region_rule import require_profile_regions
 from stacks.settings import DeploySettings
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 SEARCH_INDEX = "documents"
 # The table actions each function's code performs, and nothing more.
 READ_WRITE = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query")
+# Long answers stream for minutes; API Gateway's 29 s limit does not apply to the engine.
+ENGINE_TIMEOUT = Duration.minutes(5)
 
 
 def inference_arns(stack: Stack, model_id: str) -> list[str]:
@@ -44,31 +49,6 @@ def inference_arns(stack: Stack, model_id: str) -> list[str]:
     return [f"arn:{stack.partition}:bedrock:{stack.region}::foundation-model/{model_id}"]
 
 
-_RETENTION = {
-    1: logs.RetentionDays.ONE_DAY,
-    3: logs.RetentionDays.THREE_DAYS,
-    5: logs.RetentionDays.FIVE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS,
-    90: logs.RetentionDays.THREE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-    731: logs.RetentionDays.TWO_YEARS,
-    1827: logs.RetentionDays.FIVE_YEARS,
-    3653: logs.RetentionDays.TEN_YEARS,
-}
-
-
-def retention_days(days: int) -> logs.RetentionDays:
-    try:
-        return _RETENTION[days]
-    except KeyError:
-        choices = ", ".join(str(d) for d in _RETENTION)
-        raise ValueError(f"logRetentionDays must be one of {choices}, not {days}") from None
-
-
 class ChatbotStack(Stack):
     def __init__(
         self, scope: Construct, construct_id: str, *, settings: DeploySettings, **kwargs: Any
@@ -77,21 +57,23 @@ class ChatbotStack(Stack):
         log_retention = retention_days(settings.log_retention_days)
         tables = ChatbotTables(self, "Tables", retain=settings.retain_data)
         session_key = SessionKey(self, "SessionKey", retain=settings.retain_data)
+        # A us./eu./apac. inference profile only works in its geography: refuse the deploy.
+        require_profile_regions(self, (settings.claude_model_id, settings.embedding_model_id))
         search = VectorSearch(
             self,
             "VectorSearch",
-            collection_name=settings.name("docs"),
+            collection_name=f"chatbot-{settings.stage}",
             index_name=SEARCH_INDEX,
+            embedding_model_id=settings.embedding_model_id,
             embedding_dimensions=settings.embedding_dimensions,
             log_retention=log_retention,
             removal_policy=RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY,
+            # A destroy may retain the collection and its encryption policy (retainData),
+            # still holding their names: a name from the stack's id lets the stage deploy again.
+            unique_per_stack=True,
         )
-        search_environment = {
-            "OPENSEARCH_ENDPOINT": search.endpoint,
-            "OPENSEARCH_INDEX": SEARCH_INDEX,
-            "OPENSEARCH_REGION": self.region,
-            "BEDROCK_EMBEDDING_MODEL": settings.embedding_model_id,
-        }
+        # The embedding model and dimensions, the same for every function that embeds.
+        search_environment = search.environment
 
         # Every function that writes sessions, messages or analytics sets their TTL from these.
         retention_environment = {
@@ -137,11 +119,13 @@ class ChatbotStack(Stack):
             },
             log_retention=log_retention,
             memory_size=1024,
-            # Long answers stream for minutes; API Gateway's 29 s limit does not apply here.
-            timeout=Duration.minutes(5),
+            timeout=ENGINE_TIMEOUT,
         )
-        # A crash or timeout is retried once; the engine answers each message only once.
-        engine.function.configure_async_invoke(retry_attempts=1, max_event_age=Duration.minutes(10))
+        # Failed async invocations (retry policy and why: failure_queue) wait in a queue.
+        engine_failures = FailedInvocations(self, "EngineFailures", function=engine.function)
+        # A resend may retry an answer once no invocation can still be making it: the engine's
+        # timeout after the oldest event Lambda may still start.
+        answer_timeout = int(ENGINE_TIMEOUT.to_seconds() + MAX_EVENT_AGE.to_seconds())
         session_environment = {
             "SESSIONS_TABLE": tables.name("sessions"),
             "CONNECTIONS_TABLE": tables.name("connections"),
@@ -161,6 +145,7 @@ class ChatbotStack(Stack):
                 "ENGINE_FUNCTION_NAME": engine.function.function_name,
                 "SESSION_SECRET_ARN": session_key.secret.secret_arn,
                 "RATE_LIMIT_PER_MINUTE": str(settings.rate_limit_per_minute),
+                "ANSWER_TIMEOUT_SECONDS": str(answer_timeout),
             },
             log_retention=log_retention,
         )
@@ -173,8 +158,9 @@ class ChatbotStack(Stack):
             environment=session_environment,
             log_retention=log_retention,
             timeout=Duration.minutes(5),
-            # One run at a time: a run that overlaps the next would only skip what it closes.
-            reserved_concurrency=1,
+            # None by default (a fresh account's limit of 10 leaves nothing to reserve);
+            # overlapping runs are safe, as each close is conditional.
+            reserved_concurrency=settings.cleanup_reserved_concurrency or None,
         )
         # User sign-in (context userSignIn): a user pool, and its ID token checked at $connect.
         sign_in = (
@@ -250,7 +236,8 @@ class ChatbotStack(Stack):
 
         tables.grant(mcp.role, "records", READ_WRITE)
         _grant_bedrock(mcp.role, inference_arns(self, settings.embedding_model_id))
-        search.grant_write(mcp.role)
+        # The MCP server only searches the collection; documents are written by ingestion.
+        search.grant_read(mcp.role)
         # Whoever runs `chatbot ingest` against this collection (CHATBOT_ENV=aws). Only the data
         # access policy is granted here: these principals are not the stack's, so the IAM half
         # (aoss:APIAccessAll on the collection, and bedrock:InvokeModel for Titan) must be
@@ -280,7 +267,7 @@ class ChatbotStack(Stack):
         )
         if sign_in:
             sign_in.allow_redirects_to(web.url)
-        Observability(
+        observability = Observability(
             self,
             "Observability",
             functions={
@@ -294,6 +281,7 @@ class ChatbotStack(Stack):
             stage_name=settings.stage,
             alarm_email=settings.alarm_email,
             dashboard_name=settings.name("dashboard"),
+            failure_queues={"engine": engine_failures.queue},
         )
         # For analysts (`chatbot analytics` with CHATBOT_ENV=aws): read the analytics table by
         # day and by event type, nothing else. Attach it to their role or group.
@@ -314,6 +302,14 @@ class ChatbotStack(Stack):
             "AnalyticsReaderPolicyArn",
             value=analysts.managed_policy_arn,
             description="Attach to the analysts who run `chatbot analytics` against this stage",
+        )
+        operator_outputs(
+            self,
+            search=search,
+            engine=engine.function,
+            engine_failures=engine_failures.queue,
+            alarm_topic=observability.topic,
+            tables=tables,
         )
         CfnOutput(self, "WebSocketUrl", value=api.url, description="Chat clients connect here")
         CfnOutput(self, "WebUrl", value=web.url, description="The chat page")

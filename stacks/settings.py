@@ -31,6 +31,11 @@ DEFAULTS: dict[str, Any] = {
     # TTL; docs/retention.md).
     "sessionRetentionDays": 30,
     "analyticsRetentionDays": 365,
+    # Concurrency reserved for the session cleanup (0: none). Lambda keeps 100 of an account's
+    # concurrency unreserved, so reserving N needs an account limit of at least 100 + N (new
+    # accounts often have 10, where any reservation fails the deploy). Overlapping cleanups
+    # are safe without it: each close is conditional.
+    "cleanupReservedConcurrency": 0,
 }
 
 
@@ -52,6 +57,7 @@ class DeploySettings:
     bedrock_guardrail_version: str
     session_retention_days: int
     analytics_retention_days: int
+    cleanup_reserved_concurrency: int
 
     @classmethod
     def from_context(cls, node: Node) -> DeploySettings:
@@ -62,6 +68,8 @@ class DeploySettings:
             default = DEFAULTS[key]
             values[field.name] = default if raw is None else _coerce(key, raw, default)
         settings = cls(**values)
+        if settings.cleanup_reserved_concurrency < 0:
+            raise ValueError("context 'cleanupReservedConcurrency' must be 0 (none) or more")
         if not settings.stage.isalnum() or not settings.stage.islower():
             raise ValueError("context 'stage' must be lower-case letters and digits")
         return settings

@@ -12,6 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 PERIOD = Duration.minutes(5)
@@ -47,6 +48,7 @@ class Observability(Construct):
         dashboard_name: str,
         timeouts: Mapping[str, Duration] | None = None,
         integration_latency_threshold: Duration = DEFAULT_LATENCY_THRESHOLD,
+        failure_queues: Mapping[str, sqs.IQueue] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if not functions:
@@ -62,6 +64,8 @@ class Observability(Construct):
             timeout = _timeout(name, function, timeouts or {})
             rows.append(self._function_row(name, function, timeout))
         rows.append(self._api_row(api_id, stage_name, integration_latency_threshold))
+        for name, queue in (failure_queues or {}).items():
+            rows.append(self._failure_row(name, queue))
         for alarm in self.alarms.values():
             # OK too, so that whoever was paged also learns when it is over.
             alarm.add_alarm_action(action)
@@ -179,6 +183,23 @@ class Observability(Construct):
                 ],
                 width=_HALF,
             ),
+        ]
+
+    def _failure_row(self, name: str, queue: sqs.IQueue) -> list[cloudwatch.IWidget]:
+        visible = queue.metric_approximate_number_of_messages_visible(
+            period=PERIOD, statistic="Maximum"
+        )
+        self._alarm(
+            f"{name}-failed-invocations",
+            visible,
+            threshold=0,
+            description=f"An asynchronous invocation of the {name} function failed for good "
+            "(crashed, timed out or expired): its record waits in the failure queue.",
+        )
+        return [
+            cloudwatch.GraphWidget(
+                title=f"{name}: failed invocations waiting in the queue", left=[visible], width=24
+            )
         ]
 
     def _api_row(

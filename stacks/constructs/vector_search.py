@@ -11,6 +11,7 @@ from aws_cdk import (
     CfnElement,
     CustomResource,
     Duration,
+    Fn,
     IStableStringProducer,
     Lazy,
     RemovalPolicy,
@@ -71,17 +72,24 @@ class VectorSearch(Construct):
         *,
         collection_name: str,
         index_name: str,
+        embedding_model_id: str,
         embedding_dimensions: int,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
         standby_replicas: bool = False,
+        unique_per_stack: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
-        if not _NAME.fullmatch(collection_name):
+        # With unique_per_stack, "-" and 8 hex digits of the stack's id follow the name.
+        checked = collection_name + ("-0a1b2c3d" if unique_per_stack else "")
+        if not _NAME.fullmatch(checked):
+            limit = 32 - (len(checked) - len(collection_name))
             raise ValueError(
-                "collection_name must be 3-32 characters of a-z, 0-9 and '-', starting with a"
-                f" letter, not {collection_name!r}"
+                f"collection_name must be 3-{limit} characters of a-z, 0-9 and '-', starting"
+                f" with a letter, not {collection_name!r}"
             )
+        if unique_per_stack:
+            collection_name = f"{collection_name}-{_stack_creation_suffix(Stack.of(self))}"
         if not _INDEX_NAME.fullmatch(index_name):
             raise ValueError(f"index_name is not a valid OpenSearch index name: {index_name!r}")
         if not 1 <= embedding_dimensions <= _MAX_DIMENSIONS:
@@ -161,6 +169,14 @@ class VectorSearch(Construct):
 
         self.endpoint: str = self.collection.attr_collection_endpoint
         self.collection_arn: str = self.collection.attr_arn
+        # What every function that embeds or searches must agree on: one source, here.
+        self.environment: dict[str, str] = {
+            "OPENSEARCH_ENDPOINT": self.endpoint,
+            "OPENSEARCH_INDEX": index_name,
+            "OPENSEARCH_REGION": Stack.of(self).region,
+            "BEDROCK_EMBEDDING_MODEL": embedding_model_id,
+            "EMBEDDING_DIMENSIONS": str(embedding_dimensions),
+        }
         self.index = self._index_resource(embedding_dimensions, log_retention)
 
     def grant_read(self, role: iam.IRole) -> iam.Grant:
@@ -237,12 +253,7 @@ class VectorSearch(Construct):
             handler="chatbot.handlers.search_index.handler",
             bundle=FULL,
             description="Creates the chatbot's OpenSearch k-NN index at deploy time",
-            environment={
-                "OPENSEARCH_ENDPOINT": self.endpoint,
-                "OPENSEARCH_INDEX": self.index_name,
-                "OPENSEARCH_REGION": Stack.of(self).region,
-                "EMBEDDING_DIMENSIONS": str(dimensions),
-            },
+            environment=self.environment,
             log_retention=log_retention,
             # Up to five minutes waiting for the data access policy to take effect, plus
             # the requests themselves and the margin the handler keeps to report a failure.
@@ -293,6 +304,8 @@ class VectorSearch(Construct):
             resource_type="Custom::OpenSearchIndex",
             properties={
                 "IndexName": self.index_name,
+                # A new collection (another name) sends an Update too, which creates the index.
+                "Collection": self.collection_name,
                 "Dimensions": dimensions,
                 # A digest of the index definition: any mapping change sends an Update.
                 "MappingVersion": mapping_version(dimensions),
@@ -307,3 +320,14 @@ class VectorSearch(Construct):
     def _logical_id(construct: Construct) -> str:
         # cdk-nag names a GetAtt in a finding by the target's logical id.
         return Stack.of(construct).get_logical_id(cast(CfnElement, construct.node.default_child))
+
+
+def _stack_creation_suffix(stack: Stack) -> str:
+    """8 hex digits of the stack's id: fixed for the stack's life, new for each creation.
+
+    The stack id (arn:...:stack/NAME/UUID) changes when a stack is destroyed and deployed
+    again, so a collection and encryption policy retained by a destroy never hold the names
+    the next deployment of the same stage asks for.
+    """
+    uuid = Fn.select(2, Fn.split("/", stack.stack_id))
+    return Fn.select(0, Fn.split("-", uuid))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from aws_cdk import Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import CfnResource, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
@@ -17,6 +17,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
+from stacks.log_retention import log_group_for_provider_function
 from stacks.nag import acknowledge
 
 
@@ -93,6 +94,9 @@ class WebHosting(Construct):
             auto_delete_objects=auto_delete,
         )
 
+        if auto_delete:
+            self._auto_delete_logs(log_retention)
+
         headers = cloudfront.ResponseHeadersPolicy(
             self,
             "SecurityHeaders",
@@ -142,6 +146,26 @@ class WebHosting(Construct):
 
         self.url = f"https://{self.distribution.distribution_domain_name}/"
         self._deploy(web_dir, self._config(websocket_url, sign_in), deploy_logs)
+
+    def _auto_delete_logs(self, retention: logs.RetentionDays) -> None:
+        # auto_delete_objects runs a stack-level CDK handler that takes no log group: give it
+        # one with this retention, or Lambda makes one that keeps its logs forever.
+        provider = Stack.of(self).node.find_child(
+            "Custom::S3AutoDeleteObjectsCustomResourceProvider"
+        )
+        log_group_for_provider_function(
+            self,
+            "AutoDeleteLogs",
+            function=cast(CfnResource, provider.node.find_child("Handler")),
+            invoked_by=[
+                cast(
+                    CfnResource,
+                    bucket.node.find_child("AutoDeleteObjectsCustomResource").node.default_child,
+                )
+                for bucket in (self.log_bucket, self.bucket)
+            ],
+            retention=retention,
+        )
 
     def _config(self, websocket_url: str, sign_in: WebSignIn | None) -> dict[str, Any]:
         """config.json: what the page cannot know by itself."""

@@ -26,6 +26,7 @@ from tests.infra.conftest import TemplateResources, assert_cfn_lint_clean, const
 COLLECTION = "chatbot-test-docs"
 INDEX = "documents"
 DIMENSIONS = 1024
+EMBEDDING_MODEL = "amazon.titan-embed-text-v2:0"
 
 
 @dataclass
@@ -58,6 +59,7 @@ def vector_stack(tmp_path_factory: pytest.TempPathFactory) -> VectorStack:
         "Search",
         collection_name=COLLECTION,
         index_name=INDEX,
+        embedding_model_id=EMBEDDING_MODEL,
         embedding_dimensions=DIMENSIONS,
         log_retention=logs.RetentionDays.ONE_MONTH,
     )
@@ -213,7 +215,7 @@ def test_each_granted_role_may_call_this_collection_and_nothing_else(
 # --- the index, created at deploy time -----------------------------------------------------
 
 
-def test_index_resource_carries_name_dimensions_and_mapping_version(
+def test_index_resource_carries_name_collection_dimensions_and_mapping_version(
     vector_stack: VectorStack,
 ) -> None:
     vector_stack.template.has_resource_properties(
@@ -221,6 +223,8 @@ def test_index_resource_carries_name_dimensions_and_mapping_version(
         {
             "ServiceToken": Match.any_value(),
             "IndexName": INDEX,
+            # A new collection changes this, so the index is created in it too.
+            "Collection": COLLECTION,
             "Dimensions": DIMENSIONS,
             "MappingVersion": mapping_version(DIMENSIONS),
         },
@@ -250,6 +254,7 @@ def test_setup_function_is_configured_for_the_collection(vector_stack: VectorSta
                         },
                         "OPENSEARCH_INDEX": INDEX,
                         "OPENSEARCH_REGION": {"Ref": "AWS::Region"},
+                        "BEDROCK_EMBEDDING_MODEL": EMBEDDING_MODEL,
                         "EMBEDDING_DIMENSIONS": str(DIMENSIONS),
                     }
                 )
@@ -294,6 +299,7 @@ def test_collection_name_must_be_a_valid_policy_name(name: str) -> None:
             "Search",
             collection_name=name,
             index_name=INDEX,
+            embedding_model_id=EMBEDDING_MODEL,
             embedding_dimensions=DIMENSIONS,
             log_retention=logs.RetentionDays.ONE_MONTH,
         )

@@ -401,7 +401,9 @@ def test_deployment_role_has_no_managed_policy_and_invalidates_only_this_distrib
         for resource in hosted.resources("AWS::IAM::Policy").values()
         if resource["Properties"]["Roles"] == [{"Ref": role_id}]
     ]
-    [log_group_id] = hosted.resources("AWS::Logs::LogGroup")
+    [log_group_id] = [
+        name for name in hosted.resources("AWS::Logs::LogGroup") if name.startswith("WebDeployment")
+    ]
     assert {
         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
         "Effect": "Allow",
@@ -415,7 +417,11 @@ def test_deployment_role_has_no_managed_policy_and_invalidates_only_this_distrib
 
 
 def test_deployment_logs_are_kept_for_the_log_retention(hosted: Hosted) -> None:
-    [(log_group_id, log_group)] = hosted.resources("AWS::Logs::LogGroup").items()
+    [(log_group_id, log_group)] = [
+        (name, group)
+        for name, group in hosted.resources("AWS::Logs::LogGroup").items()
+        if name.startswith("WebDeployment")
+    ]
     assert log_group["Properties"]["RetentionInDays"] == 30
     [handler] = [
         function["Properties"]
@@ -423,6 +429,21 @@ def test_deployment_logs_are_kept_for_the_log_retention(hosted: Hosted) -> None:
         if "LoggingConfig" in function["Properties"]
     ]
     assert handler["LoggingConfig"] == {"LogGroup": {"Ref": log_group_id}}
+
+
+def test_the_auto_delete_handler_logs_to_a_group_with_the_log_retention(hosted: Hosted) -> None:
+    [(handler_id, _)] = [
+        (name, function)
+        for name, function in hosted.resources("AWS::Lambda::Function").items()
+        if name.startswith("CustomS3AutoDeleteObjects")
+    ]
+    [log_group] = [
+        group["Properties"]
+        for name, group in hosted.resources("AWS::Logs::LogGroup").items()
+        if name.startswith("WebAutoDeleteLogs")
+    ]
+    assert log_group["LogGroupName"] == {"Fn::Join": ["", ["/aws/lambda/", {"Ref": handler_id}]]}
+    assert log_group["RetentionInDays"] == 30
 
 
 # --- checks --------------------------------------------------------------------------------

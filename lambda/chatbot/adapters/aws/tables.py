@@ -171,17 +171,60 @@ class DynamoDBTable:
         changes = (new_values, removed, deltas)
         # DynamoDB would merge an update into an expired item it still holds, resurrecting its
         # stale attributes. So the update requires the item to be live or absent; if it fails
-        # on an expired item, that item is deleted (only if still expired) and the update
-        # retried once, now against an absent item.
+        # on an expired item, that item counts as absent and one more update replaces it.
         with _translated_errors():
             now = self._clock.time()
             try:
                 return self._send_update(table_key, changes, condition, now)
             except ClientError as error:
-                if not self._found_expired_item(error, now):
+                stale = self._expired_item_in(error, now)
+                if stale is None:
                     raise
-            self._delete_expired(table_key, now)
+            if condition is not None and not evaluate(condition, None):
+                raise ConditionFailedError(f"update on {self._spec.name}: no live item")
+            try:
+                return self._replace_expired(table_key, changes, stale, now)
+            except ClientError as error:
+                if _code(error) != "ConditionalCheckFailedException":
+                    raise
+            # Rewritten or removed meanwhile: the ordinary update's guards decide.
             return self._send_update(table_key, changes, condition, self._clock.time())
+
+    def _replace_expired(
+        self, table_key: Item, changes: tuple[Item, list[str], Item], stale: Item, now: float
+    ) -> Item:
+        """The update as if ``stale`` (expired, still held) were absent, in one UpdateItem: its
+        other attributes removed and increments starting from nothing. Conditional on it being
+        that same expired item, so no DeleteItem (and no right to it) is needed."""
+        new_values, _, deltas = changes
+        ttl = self._spec.ttl_attribute
+        assert ttl is not None
+        expressions = Expressions(self._spec.partition_key)
+        assigned = {**new_values, **deltas}
+        clauses = (
+            [
+                "SET "
+                + ", ".join(
+                    f"{expressions.name(a)} = {expressions.value(v)}" for a, v in assigned.items()
+                )
+            ]
+            if assigned
+            else []
+        )
+        dropped = [a for a in stale if a not in table_key and a not in assigned]
+        if dropped:
+            clauses.append("REMOVE " + ", ".join(expressions.name(a) for a in dropped))
+        same = f"{expressions.name(ttl)} = {expressions.value(stale[ttl])}"
+        request: UpdateItemInputTypeDef = {
+            "TableName": self._name,
+            "Key": to_attribute_map(table_key),
+            "ReturnValues": "ALL_NEW",
+            "UpdateExpression": " ".join(clauses),
+            "ConditionExpression": f"{same} AND {group(expressions.expired(ttl, now))}",
+        }
+        _attach(request, expressions)
+        response = self._client.update_item(**request)
+        return from_attribute_map(response.get("Attributes", {}))
 
     def _send_update(
         self,
@@ -233,31 +276,15 @@ class DynamoDBTable:
         _attach(request, expressions)
         return request
 
-    def _found_expired_item(self, error: ClientError, now: float) -> bool:
-        """Whether a conditional write failed on an expired item (which the error returns)."""
-        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-            return False
+    def _expired_item_in(self, error: ClientError, now: float) -> Item | None:
+        """The expired item a conditional write failed on (the error returns it), if it was."""
+        if _code(error) != "ConditionalCheckFailedException":
+            return None
         found = error.response.get("Item")
         if not isinstance(found, dict) or not found:
-            return False
-        return rules.is_expired(self._spec, from_attribute_map(found), now)
-
-    def _delete_expired(self, table_key: Item, now: float) -> None:
-        ttl = self._spec.ttl_attribute
-        assert ttl is not None
-        expressions = Expressions(self._spec.partition_key)
-        request: DeleteItemInputTypeDef = {
-            "TableName": self._name,
-            "Key": to_attribute_map(table_key),
-            "ConditionExpression": expressions.expired(ttl, now),
-        }
-        _attach(request, expressions)
-        try:
-            self._client.delete_item(**request)
-        except ClientError as error:
-            # Someone rewrote or removed it meanwhile; the retried update's guard decides.
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+            return None
+        item = from_attribute_map(found)
+        return item if rules.is_expired(self._spec, item, now) else None
 
     def delete(self, key: Mapping[str, Any], *, condition: Condition | None = None) -> Item | None:
         table_key = rules.check_key(self._spec, key)
@@ -386,6 +413,10 @@ def _key_schema(partition_key: str, sort_key: str | None) -> list[KeySchemaEleme
     if sort_key is not None:
         schema.append({"AttributeName": sort_key, "KeyType": "RANGE"})
     return schema
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def _attach(
