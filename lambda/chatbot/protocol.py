@@ -1,4 +1,4 @@
-"""The WebSocket chat protocol (shared/PROTOCOL.md): client frames in, server frames out."""
+"""The WebSocket chat protocol (docs/protocol.md): client frames in, server frames out."""
 
 from __future__ import annotations
 

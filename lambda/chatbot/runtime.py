@@ -83,6 +83,7 @@ def build_chat_service(
         max_frame_bytes=runtime.settings.max_frame_bytes,
         answer_timeout=timedelta(seconds=runtime.settings.answer_timeout_seconds),
         clock=runtime.clock,
+        log_user_content=runtime.settings.log_user_content,
     )
 
 

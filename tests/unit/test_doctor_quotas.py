@@ -14,7 +14,9 @@ from chatbot.doctor.quotas import check_lambda_concurrency, check_opensearch
 COLLECTION = "chatbot-dev-docs"
 
 
-def concurrency(limit: int | None, unreserved: int | None = None, **error: Any) -> Finding:
+def concurrency(
+    limit: int | None, unreserved: int | None = None, *, reserved: int = 0, **error: Any
+) -> Finding:
     client = boto3.client("lambda", region_name="us-east-1")
     with Stubber(client) as stub:
         if limit is None:
@@ -31,7 +33,7 @@ def concurrency(limit: int | None, unreserved: int | None = None, **error: Any) 
                     }
                 },
             )
-        return check_lambda_concurrency(client, "us-east-1")
+        return check_lambda_concurrency(client, "us-east-1", reserved=reserved)
 
 
 def test_the_default_concurrency_limit_is_ok() -> None:
@@ -41,15 +43,25 @@ def test_the_default_concurrency_limit_is_ok() -> None:
     assert finding.found == "limit 1000, 990 unreserved in us-east-1"
 
 
-def test_a_new_accounts_limit_of_ten_fails_because_the_stack_reserves_concurrency() -> None:
+def test_a_new_accounts_limit_of_ten_deploys_the_default_stack_with_a_warning() -> None:
     finding = concurrency(10)
+
+    assert finding.status is Status.WARN
+    assert finding.found == (
+        "limit 10, 10 unreserved in us-east-1: the stack deploys, but more chats at once than "
+        "that are throttled"
+    )
+
+
+def test_a_reservation_on_a_new_accounts_limit_of_ten_fails() -> None:
+    finding = concurrency(10, reserved=1)
 
     assert finding.status is Status.FAIL
     assert "limit 10, 10 unreserved in us-east-1" in finding.found
     assert "fewer than 10 unreserved" in finding.found
     assert finding.fix == (
         "request 1000 in Service Quotas (AWS Lambda > Concurrent executions (L-B99A9384)) "
-        "for us-east-1"
+        "for us-east-1, or deploy with cleanupReservedConcurrency=0"
     )
 
 
@@ -61,10 +73,9 @@ def test_a_limit_that_leaves_room_to_reserve_but_is_below_the_default_warns() ->
     assert "request 1000 in Service Quotas" in finding.fix
 
 
-def test_reservations_of_other_stacks_that_leave_no_room_fail() -> None:
-    finding = concurrency(1000, 100)
-
-    assert finding.status is Status.FAIL
+def test_a_reservation_where_other_stacks_leave_no_room_fails() -> None:
+    assert concurrency(1000, 100, reserved=1).status is Status.FAIL
+    assert concurrency(1000, 100).status is Status.OK
 
 
 def test_an_operator_who_may_not_read_lambda_settings_is_told_the_permission() -> None:
@@ -135,7 +146,7 @@ def test_an_account_at_the_collection_quota_fails() -> None:
 
 
 def test_a_stage_whose_collection_exists_needs_no_room() -> None:
-    names = [f"other-{i}" for i in range(49)] + [COLLECTION]
+    names = [f"other-{i}" for i in range(49)] + [f"{COLLECTION}-0a1b2c3d"]
 
     collections, _ = opensearch([summaries(*names)], capacity(10, 10))
 

@@ -86,7 +86,11 @@ def run_checks(clients: Clients, inputs: DeployInputs, region: str) -> list[Find
         profile = check_inference_profile(clients.bedrock, label, model_id, region)
         if profile is not None:
             findings.append(profile)
-    findings.append(check_lambda_concurrency(clients.lambda_, region))
+    findings.append(
+        check_lambda_concurrency(
+            clients.lambda_, region, reserved=inputs.cleanup_reserved_concurrency
+        )
+    )
     findings += check_opensearch(clients.aoss, inputs.collection_name)
     return findings
 

@@ -38,10 +38,12 @@ class DeployInputs:
     claude_model_id: str
     embedding_model_id: str
     bootstrap_qualifier: str = DEFAULT_QUALIFIER
+    # Concurrency the stack reserves for its cleanup function (none unless asked for).
+    cleanup_reserved_concurrency: int = 0
 
     @property
     def collection_name(self) -> str:
-        # As the stack names it: settings.name("docs").
+        # As the stack names it, settings.name("docs"), before its per-stack suffix.
         return f"chatbot-{self.stage}-docs"
 
 
@@ -78,7 +80,18 @@ def deploy_inputs(context: Mapping[str, Any], overrides: Mapping[str, str]) -> D
         claude_model_id=str(merged["claudeModelId"]),
         embedding_model_id=str(merged["embeddingModelId"]),
         bootstrap_qualifier=str(merged.get(QUALIFIER_KEY) or DEFAULT_QUALIFIER),
+        cleanup_reserved_concurrency=_count(merged.get("cleanupReservedConcurrency", 0)),
     )
+
+
+def _count(value: Any) -> int:
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise InputError("cleanupReservedConcurrency must be a whole number") from None
+    if count < 0:
+        raise InputError("cleanupReservedConcurrency must be 0 or more")
+    return count
 
 
 # The stack sets no env, so `cdk deploy` goes where the CDK CLI resolves a region: these

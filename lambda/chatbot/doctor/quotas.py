@@ -10,8 +10,6 @@ if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_opensearchserverless import OpenSearchServiceServerlessClient
 
-# The cleanup function reserves this much concurrency (stacks/chatbot_stack.py).
-STACK_RESERVED_CONCURRENCY = 1
 # Lambda keeps this much unreserved for the functions without a reservation, or the whole
 # limit when that is smaller: a new account's limit of 10 leaves nothing to reserve, and the
 # deploy fails with "decreases account's UnreservedConcurrentExecution below its minimum
@@ -31,7 +29,11 @@ DEFAULT_COLLECTIONS_QUOTA = 50
 DEFAULT_MAX_OCU = 10
 
 
-def check_lambda_concurrency(lambda_client: LambdaClient, region: str) -> Finding:
+def check_lambda_concurrency(
+    lambda_client: LambdaClient, region: str, *, reserved: int = 0
+) -> Finding:
+    """``reserved``: the concurrency the stack reserves (the cleanupReservedConcurrency context;
+    none by default, so a new account's limit of 10 deploys, if tightly)."""
     check = "lambda concurrency"
     try:
         limits = lambda_client.get_account_settings()["AccountLimit"]
@@ -44,27 +46,34 @@ def check_lambda_concurrency(lambda_client: LambdaClient, region: str) -> Findin
     floor = min(UNRESERVED_FLOOR, limit)
     request = f"request {DEFAULT_CONCURRENCY} in Service Quotas ({CONCURRENCY_QUOTA}) for {region}"
     found = f"limit {limit}, {unreserved} unreserved in {region}"
-    if unreserved - STACK_RESERVED_CONCURRENCY < floor:
+    if reserved and unreserved - reserved < floor:
         return Finding(
             check,
             Status.FAIL,
-            f"{found}: the stack reserves {STACK_RESERVED_CONCURRENCY} for its cleanup "
+            f"{found}: cleanupReservedConcurrency={reserved} reserves {reserved} for the cleanup "
             f"function, which Lambda refuses while it would leave fewer than {floor} unreserved "
             "(a new account's limit is 10)",
-            request,
+            f"{request}, or deploy with cleanupReservedConcurrency=0",
         )
     if limit < DEFAULT_CONCURRENCY:
         return Finding(
             check,
             Status.WARN,
-            f"{found}: more chats at once than that are throttled",
+            f"{found}: the stack deploys, but more chats at once than that are throttled",
             request,
         )
     return Finding(check, Status.OK, found)
 
 
 def check_opensearch(aoss: OpenSearchServiceServerlessClient, collection: str) -> list[Finding]:
+    """``collection``: the stage's collection name before the stack's unique suffix."""
     return [_collections(aoss, collection), _capacity(aoss)]
+
+
+def _is_stage_collection(name: str, base: str) -> bool:
+    # The stack names its collection ``<base>-<8 hex digits of the stack's id>``, so a
+    # redeploy after destroy gets a new one beside any retained one.
+    return name == base or name.startswith(f"{base}-")
 
 
 def _collections(aoss: OpenSearchServiceServerlessClient, collection: str) -> Finding:
@@ -83,7 +92,7 @@ def _collections(aoss: OpenSearchServiceServerlessClient, collection: str) -> Fi
             check, "OpenSearch Serverless collections", error, permission="aoss:ListCollections"
         )
     found = f"{len(names)} collections of the default quota of {DEFAULT_COLLECTIONS_QUOTA}"
-    if collection in names:
+    if any(_is_stage_collection(name, collection) for name in names):
         return Finding(check, Status.OK, f"{found}; {collection} exists already")
     if len(names) >= DEFAULT_COLLECTIONS_QUOTA:
         return Finding(
