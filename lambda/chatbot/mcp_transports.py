@@ -4,6 +4,9 @@ Over Lambda, each JSON-RPC message is one synchronous invocation: the client sen
 message as the payload and reads the response (or nothing, for a notification) from the
 function's result. The server answers each message with a stateless session in-process,
 so a tool call costs one invocation and no subprocess.
+
+Every transport runs the server through ``serve``, which checks each tools call's numbers as
+they arrive (see ``_checked_on_arrival``); ``chatbot mcp`` does too, over stdio.
 """
 
 from __future__ import annotations
