@@ -159,3 +159,15 @@ def test_in_aws_the_key_is_named_by_tools_secret_arn(clock: FakeClock) -> None:
     settings = Settings(CHATBOT_ENV="aws")
     with pytest.raises(ValueError, match="TOOLS_SECRET_ARN"):
         owner_claims(settings, clock).issue("alice")
+
+
+@pytest.mark.parametrize("owner", ["", "x" * 129])
+def test_chatbot_mcp_refuses_an_empty_or_overlong_owner(
+    owner: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chatbot.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["mcp", "--owner", owner])
+    assert exited.value.code == 2
+    assert "an owner must be 1 to 128 characters" in capsys.readouterr().err
