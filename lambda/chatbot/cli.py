@@ -49,8 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     mcp.add_argument(
         "--owner",
-        default="local-cli",
-        help="session that owns the records when the client sends none (default: %(default)s)",
+        type=_owner_name,
+        default=None,
+        help="act for this owner on every call (a person's MCP client); a call whose _meta "
+        "names an owner is refused. Without it, every call needs the owner claim the chatbot "
+        "engine signs (how the engine's stdio transport runs this command)",
     )
     _add_ingest_parser(commands)
     evaluation = commands.add_parser(
@@ -263,16 +266,31 @@ async def _serve(host: str, port: int, web_dir: Path | None) -> int:
     return 0
 
 
-async def _mcp(owner: str) -> int:
+def _owner_name(value: str) -> str:
+    from chatbot.tools.owner_claim import MAX_OWNER_CHARS
+
+    if not 0 < len(value) <= MAX_OWNER_CHARS:
+        raise argparse.ArgumentTypeError(f"an owner must be 1 to {MAX_OWNER_CHARS} characters")
+    return value
+
+
+async def _mcp(owner: str | None) -> int:
     from mcp.server.stdio import stdio_server
 
     from chatbot.mcp_server import server_from_settings
+    from chatbot.mcp_transports import serve
 
     # stdout carries the protocol: logs must go to stderr.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
-    server = server_from_settings(load_settings(), clock=SystemClock(), default_owner=owner)
+    from chatbot.config import Environment
+
+    settings = load_settings()
+    if settings.chatbot_env is Environment.LOCAL:
+        # The owner-claim key may be made on first use: in a private state folder.
+        settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    server = server_from_settings(settings, clock=SystemClock(), fixed_owner=owner)
     async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())
+        await serve(server, read_stream, write_stream)
     return 0
 
 

@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     engine_function_name: str | None = Field(None, alias="ENGINE_FUNCTION_NAME")
     # Secrets Manager secret holding the session-token key (AWS only).
     session_secret_arn: str | None = Field(None, alias="SESSION_SECRET_ARN")
+    # Secrets Manager secret holding the key of the owner claims the engine signs and the MCP
+    # server checks on every tools call (AWS only; locally the key is CHATBOT_STATE_DIR/tools-key).
+    tools_secret_arn: str | None = Field(None, alias="TOOLS_SECRET_ARN")
     # The Cognito user pool and web app client whose ID tokens open a connection, where the
     # deployment turns on user sign-in (the $connect authorizer only).
     sign_in_user_pool_id: str | None = Field(None, alias="SIGN_IN_USER_POOL_ID")
@@ -159,6 +162,11 @@ class Settings(BaseSettings):
     @property
     def secret_path(self) -> Path:
         return self.state_dir / "session-secret"
+
+    @property
+    def tools_key_path(self) -> Path:
+        """The local key of the tools' owner claims: made on first use, mode 0600."""
+        return self.state_dir / "tools-key"
 
     @property
     def table_names(self) -> dict[str, str]:

@@ -1,15 +1,18 @@
 """The MCP server: the tools of schemas/mcp_tools.yaml over the MCP protocol (mcp SDK).
 
-The calling session (the owner of the records a call may touch) comes from the request's
-``_meta`` under ``chatbot/owner``, set by the engine, never from tool arguments the model
-wrote. Over stdio a person may start the server with a fixed owner instead.
+The calling session (the owner of the records a call may touch) is never taken from tool
+arguments the model wrote. It comes from the request's ``_meta``: ``chatbot/owner`` with the
+engine's signed claim ``chatbot/owner-claim``, verified on every call (chatbot.tools.
+owner_claim). A server a person starts over stdio with ``--owner`` acts as that owner only.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -20,16 +23,29 @@ from mcp.server.lowlevel import Server
 
 from chatbot.adapters.store import table_store
 from chatbot.clock import Clock
-from chatbot.config import Settings
+from chatbot.config import Environment, Settings
 from chatbot.document_search import document_search
+from chatbot.mcp_transports import RefusedOnArrival
 from chatbot.tables import RECORDS
+from chatbot.tokens import load_or_create_local_secret
 from chatbot.tools.catalog import ToolCatalog
 from chatbot.tools.errors import ToolError
 from chatbot.tools.executor import ToolExecutor
+from chatbot.tools.owner_claim import (
+    MAX_LIFETIME,
+    OWNER_META_KEY,
+    ClaimedOwner,
+    FixedOwner,
+    OwnerClaims,
+    OwnerPolicy,
+    OwnerRefused,
+    owner_refusal,
+)
 
 logger = Logger(service="chatbot", child=True)
 
-OWNER_META_KEY = "chatbot/owner"
+__all__ = ["OWNER_META_KEY", "build_server", "owner_claims", "server_from_settings"]
+
 SERVER_NAME = "chatbot-tools"
 
 
@@ -40,24 +56,15 @@ def _server_version() -> str:
         return "0"
 
 
-def owner_from_meta(meta: types.RequestParams.Meta | None) -> str | None:
-    extra = (meta.model_extra or {}) if meta is not None else {}
-    owner = extra.get(OWNER_META_KEY)
-    return owner if isinstance(owner, str) and 0 < len(owner) <= 128 else None
-
-
 def build_server(
     catalog: ToolCatalog,
     executor: ToolExecutor,
     *,
-    default_owner: str | None = None,
+    owners: OwnerPolicy,
     on_call: Callable[[str, bool, float], None] | None = None,
 ) -> Server[Any, Any]:
-    """An MCP server whose tools are the catalog's, executed by ``executor``.
-
-    ``default_owner`` serves callers that send no owner (a person with an MCP client over
-    stdio); without it such calls are refused.
-    """
+    """An MCP server whose tools are the catalog's, executed by ``executor``, each call for
+    the owner ``owners`` finds in its ``_meta`` (a call it refuses does nothing)."""
     server: Server[Any, Any] = Server(
         SERVER_NAME,
         version=_server_version(),
@@ -85,10 +92,12 @@ def build_server(
     @server.call_tool(validate_input=False)  # type: ignore[untyped-decorator]
     async def call_tool(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         started = time.perf_counter()
-        owner = owner_from_meta(server.request_context.meta) or default_owner
+        context = server.request_context
+        meta = (context.meta.model_extra or {}) if context.meta is not None else {}
         try:
-            if owner is None:
-                raise ToolError("FORBIDDEN", "This call carries no session; nothing can be done.")
+            owner = _owner(owners, meta, name)
+            if isinstance(context.request, RefusedOnArrival):
+                raise context.request.error
             result = await anyio.to_thread.run_sync(
                 lambda: executor.call(name, arguments, owner=owner)
             )
@@ -116,16 +125,69 @@ def build_server(
     return server
 
 
+def _owner(owners: OwnerPolicy, meta: dict[str, Any], tool: str) -> str:
+    try:
+        return owners.owner_of(meta)
+    except OwnerRefused as refused:
+        # The reason only: never the owner or the claim that was sent.
+        logger.warning(
+            "tool call refused: owner not verified",
+            extra={"tool": tool[:64], "reason": refused.reason},
+        )
+        raise owner_refusal() from None
+
+
 def server_from_settings(
     settings: Settings,
     *,
     clock: Clock,
-    default_owner: str | None = None,
+    fixed_owner: str | None = None,
     on_call: Callable[[str, bool, float], None] | None = None,
 ) -> Server[Any, Any]:
-    """The server on the adapters configuration selects: DynamoDB in AWS, SQLite locally."""
+    """The server on the adapters configuration selects: DynamoDB in AWS, SQLite locally.
+
+    With ``fixed_owner`` every call acts for it alone (``chatbot mcp --owner``); otherwise
+    every call needs a current owner claim signed with the tools key."""
     catalog = ToolCatalog.load()
     documents = document_search(settings, clock)
     records = table_store(settings, clock).table(RECORDS)
     executor = ToolExecutor(catalog, records, documents, clock=clock)
-    return build_server(catalog, executor, default_owner=default_owner, on_call=on_call)
+    owners: OwnerPolicy = (
+        FixedOwner(fixed_owner)
+        if fixed_owner is not None
+        else ClaimedOwner(owner_claims(settings, clock))
+    )
+    return build_server(catalog, executor, owners=owners, on_call=on_call)
+
+
+def owner_claims(settings: Settings, clock: Clock) -> OwnerClaims:
+    """The claims the engine issues and the MCP server verifies, under the tools key.
+
+    A claim lives one answer's time (ANSWER_TIMEOUT_SECONDS, at most an hour)."""
+    lifetime = min(timedelta(seconds=settings.answer_timeout_seconds), MAX_LIFETIME)
+    return OwnerClaims(tools_key(settings), clock=clock, lifetime=lifetime)
+
+
+def tools_key(settings: Settings) -> Callable[[], bytes]:
+    """The owner-claim key: a Secrets Manager secret in AWS (TOOLS_SECRET_ARN), else a file in
+    the state folder made on first use, mode 0600, that the stdio subprocess reads too.
+
+    Its own key, not one derived from the session-token secret: the MCP server function then
+    needs no access to that secret, which would let it mint session tokens."""
+    if settings.chatbot_env is Environment.AWS:
+        arn = settings.tools_secret_arn
+
+        def from_secrets_manager() -> bytes:
+            # Checked at the first tools call, not at start: the rest of a function that was
+            # deployed without the secret still works.
+            if not arn:
+                raise ValueError("TOOLS_SECRET_ARN must name the owner-claim secret in AWS")
+            from aws_lambda_powertools.utilities import parameters
+
+            # Cached for five minutes per container, so a rotated key is picked up.
+            secret = parameters.get_secret(arn, max_age=300)
+            return secret.encode() if isinstance(secret, str) else bytes(secret)
+
+        return from_secrets_manager
+    path = settings.tools_key_path
+    return functools.cache(lambda: load_or_create_local_secret(path))

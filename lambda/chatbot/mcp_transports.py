@@ -4,6 +4,9 @@ Over Lambda, each JSON-RPC message is one synchronous invocation: the client sen
 message as the payload and reads the response (or nothing, for a notification) from the
 function's result. The server answers each message with a stateless session in-process,
 so a tool call costs one invocation and no subprocess.
+
+Every transport runs the server through ``serve``, which checks each tools call's numbers as
+they arrive (see ``_checked_on_arrival``); ``chatbot mcp`` does too, over stdio.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -19,7 +23,10 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from aws_lambda_powertools import Logger
 from mcp.server.lowlevel import Server
 from mcp.shared.memory import create_client_server_memory_streams
-from mcp.shared.message import SessionMessage
+from mcp.shared.message import ServerMessageMetadata, SessionMessage
+
+from chatbot.tools.catalog import check_finite_numbers
+from chatbot.tools.errors import ToolError
 
 logger = Logger(service="chatbot", child=True)
 
@@ -30,6 +37,69 @@ ClientStreams = tuple[
 Invoke = Callable[[bytes], bytes]
 
 
+@dataclass(frozen=True)
+class RefusedOnArrival:
+    """A tools call refused as it arrived, before the SDK parsed it again: the server's
+    handler finds it as its request context and answers with ``error``."""
+
+    error: ToolError
+
+
+def _checked_on_arrival(message: SessionMessage | Exception) -> SessionMessage | Exception:
+    """``message``, carrying a RefusedOnArrival if it is a tools call with a non-finite number.
+
+    The SDK re-serialises every request it receives as JSON, and pydantic writes 1e400, NaN
+    and Infinity as null: the tool would see null and store it. So the numbers are checked
+    here, on the values the transport parsed, and the refusal rides along out of band (the
+    message's metadata, which no client can write).
+    """
+    if not isinstance(message, SessionMessage):
+        return message
+    request = message.message.root
+    if not isinstance(request, types.JSONRPCRequest) or request.method != "tools/call":
+        return message
+    arguments = (request.params or {}).get("arguments")
+    try:
+        check_finite_numbers(arguments)
+    except ToolError as error:
+        # Our transports attach no metadata of their own, so none is lost here.
+        return SessionMessage(
+            message.message,
+            metadata=ServerMessageMetadata(request_context=RefusedOnArrival(error)),
+        )
+    return message
+
+
+async def serve(
+    server: Server[Any, Any],
+    read_stream: MemoryObjectReceiveStream[SessionMessage | Exception],
+    write_stream: MemoryObjectSendStream[SessionMessage],
+    *,
+    stateless: bool = False,
+) -> None:
+    """Run ``server`` on a transport's streams until the client goes, every incoming message
+    checked on arrival; a handler's failure becomes an error reply, never an exception."""
+    checked_writer, checked_reader = anyio.create_memory_object_stream[SessionMessage | Exception](
+        0
+    )
+
+    async def check_incoming() -> None:
+        async with read_stream, checked_writer:
+            async for message in read_stream:
+                await checked_writer.send(_checked_on_arrival(message))
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(check_incoming)
+        await server.run(
+            checked_reader,
+            write_stream,
+            server.create_initialization_options(),
+            raise_exceptions=False,
+            stateless=stateless,
+        )
+        tasks.cancel_scope.cancel()
+
+
 def _start_server(
     tasks: anyio.abc.TaskGroup,
     server: Server[Any, Any],
@@ -37,17 +107,8 @@ def _start_server(
     *,
     stateless: bool = False,
 ) -> None:
-    """Run ``server`` on ``streams`` (its read and write ends) in ``tasks``; a handler's
-    failure becomes an error reply, never an exception out of the task group."""
-    tasks.start_soon(
-        lambda: server.run(
-            streams[0],
-            streams[1],
-            server.create_initialization_options(),
-            raise_exceptions=False,
-            stateless=stateless,
-        )
-    )
+    """Run ``server`` on ``streams`` (its read and write ends) in ``tasks``."""
+    tasks.start_soon(lambda: serve(server, streams[0], streams[1], stateless=stateless))
 
 
 @asynccontextmanager

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +16,11 @@ from mcp.shared.exceptions import McpError
 
 from chatbot.config import Settings
 from chatbot.handlers import mcp as mcp_handler
-from chatbot.mcp_server import OWNER_META_KEY, server_from_settings
-from chatbot.mcp_transports import handle_message, lambda_transport, memory_transport
+from chatbot.mcp_server import OWNER_META_KEY, owner_claims, server_from_settings
+from chatbot.mcp_transports import handle_message, lambda_transport
 from chatbot.tools.catalog import ToolCatalog
 from tests.conftest import FakeClock
+from tests.integration.mcp_harness import error_code, memory_session
 
 TOOLS = {
     "search_documents",
@@ -32,34 +31,19 @@ TOOLS = {
     "list_records",
 }
 
-
-def owner(name: str) -> dict[str, Any]:
-    return {OWNER_META_KEY: name}
-
-
-def error_code(result: Any) -> str:
-    """A refused call's error code: in the text content, with no structured content."""
-    assert result.isError
-    assert result.structuredContent is None
-    return str(json.loads(result.content[0].text)["error"]["code"])
+# One clock for the servers and the claims of this module: a claim is checked against it.
+CLOCK = FakeClock()
 
 
-@asynccontextmanager
-async def memory_session(settings: Settings, **options: Any) -> AsyncIterator[ClientSession]:
-    server = server_from_settings(settings, clock=FakeClock(), **options)
-    async with memory_transport(server) as (read, write), ClientSession(read, write) as session:
-        await session.initialize()
-        yield session
-
-
-async def call(session: ClientSession, tool: str, arguments: dict[str, Any], who: str) -> Any:
-    return await session.call_tool(tool, arguments, meta=owner(who))
+def owner(settings: Settings, name: str) -> dict[str, Any]:
+    """The _meta of a call for ``name``, signed as the engine signs it."""
+    return owner_claims(settings, CLOCK).meta(name)
 
 
 async def test_tools_are_listed_with_the_catalogs_schemas(settings: Settings) -> None:
     catalog = ToolCatalog.load()
-    async with memory_session(settings) as session:
-        listed = {tool.name: tool for tool in (await session.list_tools()).tools}
+    async with memory_session(settings, CLOCK) as client:
+        listed = {tool.name: tool for tool in (await client.session.list_tools()).tools}
     assert set(listed) == TOOLS
     for definition in catalog.definitions:
         assert listed[definition.name].inputSchema == definition.input_schema
@@ -67,47 +51,47 @@ async def test_tools_are_listed_with_the_catalogs_schemas(settings: Settings) ->
 
 
 async def test_a_record_goes_through_create_read_update_and_delete(settings: Settings) -> None:
-    async with memory_session(settings) as session:
-        created = await call(session, "create_record", {"data": {"title": "Groceries"}}, "alice")
+    async with memory_session(settings, CLOCK) as client:
+        created = await client.call("create_record", {"data": {"title": "Groceries"}}, "alice")
         assert not created.isError
         record_id = created.structuredContent["record_id"]
-        read = await call(session, "read_record", {"record_id": record_id}, "alice")
+        read = await client.call("read_record", {"record_id": record_id}, "alice")
         assert read.structuredContent["data"]["title"] == "Groceries"
-        updated = await call(
-            session, "update_record", {"record_id": record_id, "data": {"done": True}}, "alice"
+        updated = await client.call(
+            "update_record", {"record_id": record_id, "data": {"done": True}}, "alice"
         )
         assert updated.structuredContent["data"]["done"] is True
         assert updated.structuredContent["data"]["title"] == "Groceries"
-        deleted = await call(session, "delete_record", {"record_id": record_id}, "alice")
+        deleted = await client.call("delete_record", {"record_id": record_id}, "alice")
         assert deleted.structuredContent["success"] is True
-        gone = await call(session, "read_record", {"record_id": record_id}, "alice")
+        gone = await client.call("read_record", {"record_id": record_id}, "alice")
     assert error_code(gone) == "NOT_FOUND"
 
 
 async def test_the_owner_comes_from_the_calling_session_not_the_arguments(
     settings: Settings,
 ) -> None:
-    async with memory_session(settings) as session:
-        created = await call(session, "create_record", {"data": {"secret": "alice's"}}, "alice")
+    async with memory_session(settings, CLOCK) as client:
+        created = await client.call("create_record", {"data": {"secret": "alice's"}}, "alice")
         record_id = created.structuredContent["record_id"]
-        stolen = await call(session, "read_record", {"record_id": record_id}, "mallory")
-        smuggled = await call(
-            session, "read_record", {"record_id": record_id, "owner": "alice"}, "mallory"
+        stolen = await client.call("read_record", {"record_id": record_id}, "mallory")
+        smuggled = await client.call(
+            "read_record", {"record_id": record_id, "owner": "alice"}, "mallory"
         )
-        listed = await call(session, "list_records", {}, "mallory")
+        listed = await client.call("list_records", {}, "mallory")
     assert error_code(stolen) == "NOT_FOUND"
     assert error_code(smuggled) == "INVALID_INPUT"
     assert listed.structuredContent["records"] == []
 
 
-async def test_a_call_without_a_session_is_refused_unless_the_server_has_a_default_owner(
+async def test_a_call_without_an_owner_claim_is_refused_unless_the_server_has_a_fixed_owner(
     settings: Settings,
 ) -> None:
-    async with memory_session(settings) as session:
-        refused = await session.call_tool("list_records", {})
-    assert error_code(refused) == "FORBIDDEN"
-    async with memory_session(settings, default_owner="cli") as session:
-        allowed = await session.call_tool("list_records", {})
+    async with memory_session(settings, CLOCK) as client:
+        refused = await client.session.call_tool("list_records", {})
+    assert error_code(refused) == "OWNER_INVALID"
+    async with memory_session(settings, CLOCK, fixed_owner="cli") as client:
+        allowed = await client.session.call_tool("list_records", {})
     assert not allowed.isError
 
 
@@ -125,11 +109,11 @@ async def test_a_call_without_a_session_is_refused_unless_the_server_has_a_defau
 async def test_refusals_are_clean_tool_errors(
     settings: Settings, tool: str, arguments: dict[str, Any], code: str
 ) -> None:
-    async with memory_session(settings) as session:
-        result = await call(session, tool, arguments, "alice")
+    async with memory_session(settings, CLOCK) as client:
+        result = await client.call(tool, arguments, "alice")
         assert error_code(result) == code
         # The session goes on after a refusal.
-        assert not (await call(session, "list_records", {}, "alice")).isError
+        assert not (await client.call("list_records", {}, "alice")).isError
 
 
 async def test_chatbot_mcp_speaks_mcp_over_stdio(tmp_path: Path) -> None:
@@ -152,7 +136,7 @@ async def test_chatbot_mcp_speaks_mcp_over_stdio(tmp_path: Path) -> None:
 async def test_the_lambda_transport_carries_a_whole_session_one_message_per_invocation(
     settings: Settings,
 ) -> None:
-    server = server_from_settings(settings, clock=FakeClock())
+    server = server_from_settings(settings, clock=CLOCK)
     invocations: list[dict[str, Any]] = []
 
     def invoke(payload: bytes) -> bytes:
@@ -164,8 +148,9 @@ async def test_the_lambda_transport_carries_a_whole_session_one_message_per_invo
 
     async with lambda_transport(invoke) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
-        created = await call(session, "create_record", {"data": {"n": 1}}, "alice")
-        listed = await call(session, "list_records", {}, "alice")
+        meta = owner(settings, "alice")
+        created = await session.call_tool("create_record", {"data": {"n": 1}}, meta=meta)
+        listed = await session.call_tool("list_records", {}, meta=meta)
     assert not created.isError
     assert [r["id"] for r in listed.structuredContent["records"]] == [
         created.structuredContent["record_id"]
@@ -174,6 +159,7 @@ async def test_the_lambda_transport_carries_a_whole_session_one_message_per_invo
     assert methods[:2] == ["initialize", "notifications/initialized"]
     assert methods.count("tools/call") == 2
     assert invocations[-1]["params"]["_meta"][OWNER_META_KEY] == "alice"
+    assert invocations[-1]["params"]["_meta"]["chatbot/owner-claim"].startswith("v1.")
 
 
 async def test_an_unreachable_mcp_function_fails_the_call_fast(settings: Settings) -> None:

@@ -1,5 +1,5 @@
-"""The engine's MCP clients: one per answer, bound to the asking session, over the configured
-transport (stdio subprocess, in-process, or the MCP server Lambda)."""
+"""The engine's MCP clients: one per answer, bound to the asking session by a signed owner
+claim, over the configured transport (stdio subprocess, in-process, or the MCP server Lambda)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from strands.tools.mcp import MCPClient
 
 from chatbot.clock import Clock
 from chatbot.config import Settings
-from chatbot.mcp_server import OWNER_META_KEY, server_from_settings
+from chatbot.mcp_server import owner_claims, server_from_settings
 from chatbot.mcp_transports import boto3_invoke, lambda_transport, memory_transport
 from chatbot.records import QueryType
 
@@ -46,17 +46,13 @@ def transport_factory(settings: Settings, clock: Clock) -> TransportFactory:
 def mcp_tools(settings: Settings, clock: Clock) -> ToolsFor:
     """Tools for a question: the MCP server's, on the tools path only."""
     factory = transport_factory(settings, clock)
+    claims = owner_claims(settings, clock)
 
     def tools_for(query_type: QueryType, session_id: str) -> list[Any]:
         if query_type is not QueryType.MCP_TOOL:
             return []
-        # The owner travels in _meta on every call, where the model cannot write it.
-        return [
-            MCPClient(
-                factory,
-                startup_timeout=30,
-                meta={OWNER_META_KEY: session_id},
-            )
-        ]
+        # The owner travels in _meta on every call, where the model cannot write it, with a
+        # claim signed for this answer: the server acts for no owner without one.
+        return [MCPClient(factory, startup_timeout=30, meta=claims.meta(session_id))]
 
     return tools_for

@@ -1,4 +1,7 @@
-"""Lambda entry point of the MCP server: one JSON-RPC message in, its reply (or nothing) out."""
+"""Lambda entry point of the MCP server: one JSON-RPC message in, its reply (or nothing) out.
+
+Every tools/call needs the engine's owner claim (the key: TOOLS_SECRET_ARN); a call without a
+valid one is refused with OWNER_INVALID and touches nothing."""
 
 from __future__ import annotations
 

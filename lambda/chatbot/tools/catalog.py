@@ -284,13 +284,28 @@ def _describe(error: ValidationError) -> str:
     return f"{where} is not valid."
 
 
+def check_finite_numbers(value: Any, path: tuple[str | int, ...] = ()) -> None:
+    """Refuse ``1e400``, ``NaN`` and ``Infinity`` anywhere in ``value`` (INVALID_INPUT naming
+    the field, never the value): JSON has no such numbers, and a store would keep null.
+
+    The MCP server runs this on each call's arguments as they arrive, before the MCP SDK turns
+    such numbers into null (chatbot.mcp_transports); ``validate`` runs it again."""
+    if isinstance(value, float) and not math.isfinite(value):
+        where = _field_path(path) or "arguments"
+        raise ToolError(ToolErrorCode.INVALID_INPUT, f"{where} must be a finite number.")
+    if isinstance(value, Mapping):
+        for key, element in value.items():
+            check_finite_numbers(element, (*path, str(key)))
+    elif isinstance(value, list):
+        for position, element in enumerate(value):
+            check_finite_numbers(element, (*path, position))
+
+
 def _check_json_values(value: Any, path: tuple[str | int, ...]) -> None:
     if isinstance(value, str):
         _check_text(value, path)
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise ToolError(
-            ToolErrorCode.INVALID_INPUT, f"{_field_path(path)} must be a finite number."
-        )
+    elif isinstance(value, float):
+        check_finite_numbers(value, path)
     elif isinstance(value, Mapping):
         for key, element in value.items():
             _check_text(str(key), path)

@@ -15,9 +15,9 @@ class ToolErrorCode(StrEnum):
     ALREADY_EXISTS = "ALREADY_EXISTS"
     TOO_LARGE = "TOO_LARGE"
     SEARCH_UNAVAILABLE = "SEARCH_UNAVAILABLE"
-    # Raised by the MCP server around the executor, not by it: a call without a session,
-    # and a failure the server logs and hides.
-    FORBIDDEN = "FORBIDDEN"
+    # Raised by the MCP server around the executor, not by it: a call whose owner could not
+    # be verified (chatbot.tools.owner_claim), and a failure the server logs and hides.
+    OWNER_INVALID = "OWNER_INVALID"
     INTERNAL = "INTERNAL"
 
 
