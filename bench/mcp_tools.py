@@ -31,15 +31,20 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from chatbot.clock import SystemClock
 from chatbot.config import Settings
-from chatbot.mcp_server import OWNER_META_KEY, server_from_settings
+from chatbot.mcp_server import owner_claims, server_from_settings
 from chatbot.mcp_transports import handle_message, lambda_transport, memory_transport
 
-META = {OWNER_META_KEY: "bench"}
+OWNER = "bench"
 
 
 @asynccontextmanager
-async def session_for(transport: str, state: Path) -> AsyncIterator[ClientSession]:
+async def session_for(
+    transport: str, state: Path
+) -> AsyncIterator[tuple[ClientSession, dict[str, str]]]:
+    """A session on ``transport`` and the _meta of a call for OWNER: the engine's signed claim,
+    as every transport's server requires it."""
     settings = Settings(CHATBOT_STATE_DIR=state)
+    meta = owner_claims(settings, SystemClock()).meta(OWNER)
     if transport == "in-memory":
         streams = memory_transport(server_from_settings(settings, clock=SystemClock()))
     elif transport == "stdio":
@@ -59,12 +64,12 @@ async def session_for(transport: str, state: Path) -> AsyncIterator[ClientSessio
         streams = lambda_transport(invoke)
     async with streams as (read, write), ClientSession(read, write) as session:
         await session.initialize()
-        yield session
+        yield session, meta
 
 
 async def measure(transport: str, calls: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as state:
-        async with session_for(transport, Path(state)) as session:
+        async with session_for(transport, Path(state)) as (session, meta):
             timings: list[float] = []
             errors = 0
             record_id = ""
@@ -79,14 +84,14 @@ async def measure(transport: str, calls: int) -> dict[str, Any]:
                 if n % 2 == 0:
                     result = await timed(
                         lambda n=n: session.call_tool(
-                            "create_record", {"data": {"title": f"item {n}"}}, meta=META
+                            "create_record", {"data": {"title": f"item {n}"}}, meta=meta
                         )
                     )
                     record_id = (result.structuredContent or {}).get("record_id", "")
                 else:
                     result = await timed(
                         lambda record_id=record_id: session.call_tool(
-                            "read_record", {"record_id": record_id}, meta=META
+                            "read_record", {"record_id": record_id}, meta=meta
                         )
                     )
                 errors += int(result.isError)

@@ -15,7 +15,7 @@ from stacks.constructs.cleanup_schedule import CleanupSchedule
 from stacks.constructs.failure_queue import MAX_EVENT_AGE, FailedInvocations
 from stacks.constructs.function import ChatbotFunction
 from stacks.constructs.observability import Observability
-from stacks.constructs.session_key import SessionKey
+from stacks.constructs.session_key import SessionKey, ToolsKey
 from stacks.constructs.tables import ChatbotTables
 from stacks.constructs.user_sign_in import UserSignIn
 from stacks.constructs.vector_search import VectorSearch
@@ -57,6 +57,8 @@ class ChatbotStack(Stack):
         log_retention = retention_days(settings.log_retention_days)
         tables = ChatbotTables(self, "Tables", retain=settings.retain_data)
         session_key = SessionKey(self, "SessionKey", retain=settings.retain_data)
+        # The key of the owner claims on tools calls: the engine signs, the MCP server checks.
+        tools_key = ToolsKey(self, "ToolsKey")
         # A us./eu./apac. inference profile only works in its geography: refuse the deploy.
         require_profile_regions(self, (settings.claude_model_id, settings.embedding_model_id))
         search = VectorSearch(
@@ -86,7 +88,11 @@ class ChatbotStack(Stack):
             handler="chatbot.handlers.mcp.handler",
             bundle=FULL,
             description="Chatbot MCP server: document search and record tools",
-            environment={"RECORDS_TABLE": tables.name("records"), **search_environment},
+            environment={
+                "RECORDS_TABLE": tables.name("records"),
+                "TOOLS_SECRET_ARN": tools_key.secret.secret_arn,
+                **search_environment,
+            },
             log_retention=log_retention,
             memory_size=1024,
             timeout=Duration.seconds(60),
@@ -107,6 +113,7 @@ class ChatbotStack(Stack):
                 **retention_environment,
                 "MCP_TRANSPORT": "lambda",
                 "MCP_SERVER_LAMBDA_ARN": mcp.function.function_arn,
+                "TOOLS_SECRET_ARN": tools_key.secret.secret_arn,
                 **search_environment,
                 **(
                     {
@@ -231,10 +238,12 @@ class ChatbotStack(Stack):
                 ],
             )
         _grant_invoke(engine.role, mcp.function.function_arn)
+        tools_key.grant_read(engine.role)
         search.grant_read(engine.role)
         api.grant_manage_connections(engine.role, ("POST",))
 
         tables.grant(mcp.role, "records", READ_WRITE)
+        tools_key.grant_read(mcp.role)
         _grant_bedrock(mcp.role, inference_arns(self, settings.embedding_model_id))
         # The MCP server only searches the collection; documents are written by ingestion.
         search.grant_read(mcp.role)

@@ -164,6 +164,7 @@ def test_functions_run_the_newest_python_on_arm64_with_their_own_log_group(
                 "CONNECTIONS_TABLE",
                 "MCP_TRANSPORT",
                 "MCP_SERVER_LAMBDA_ARN",
+                "TOOLS_SECRET_ARN",
                 "OPENSEARCH_ENDPOINT",
                 "OPENSEARCH_INDEX",
                 "OPENSEARCH_REGION",
@@ -177,6 +178,7 @@ def test_functions_run_the_newest_python_on_arm64_with_their_own_log_group(
             "mcp",
             {
                 "RECORDS_TABLE",
+                "TOOLS_SECRET_ARN",
                 "OPENSEARCH_ENDPOINT",
                 "OPENSEARCH_INDEX",
                 "OPENSEARCH_REGION",
@@ -344,13 +346,40 @@ def test_bedrock_is_invocable_on_the_configured_models_only(synthesized: Synthes
     )
 
 
+def secret_named(synthesized: Synthesized, construct: str) -> str:
+    [logical_id] = [
+        logical_id
+        for logical_id in synthesized.resources("AWS::SecretsManager::Secret")
+        if logical_id.startswith(construct)
+    ]
+    return logical_id
+
+
 def test_only_the_websocket_handler_reads_the_session_key(synthesized: Synthesized) -> None:
-    [secret_id] = synthesized.resources("AWS::SecretsManager::Secret")
+    session_key = secret_named(synthesized, "SessionKey")
     assert permissions(synthesized, "websocket")["secretsmanager:GetSecretValue"] == {
-        f"Ref:{secret_id}"
+        f"Ref:{session_key}"
     }
     for name in ("engine", "mcp", "cleanup"):
-        assert not any(a.startswith("secretsmanager:") for a in permissions(synthesized, name))
+        assert f"Ref:{session_key}" not in permissions(synthesized, name).get(
+            "secretsmanager:GetSecretValue", set()
+        )
+
+
+def test_only_the_engine_and_the_mcp_server_read_the_tools_key(synthesized: Synthesized) -> None:
+    tools_key = secret_named(synthesized, "ToolsKey")
+    assert len(synthesized.resources("AWS::SecretsManager::Secret")) == 2
+    for name in ("engine", "mcp"):
+        assert permissions(synthesized, name)["secretsmanager:GetSecretValue"] == {
+            f"Ref:{tools_key}"
+        }
+        assert function(synthesized, name)[1]["Properties"]["Environment"]["Variables"][
+            "TOOLS_SECRET_ARN"
+        ] == {"Ref": tools_key}
+    for name in ("websocket", "cleanup"):
+        assert f"Ref:{tools_key}" not in permissions(synthesized, name).get(
+            "secretsmanager:GetSecretValue", set()
+        )
 
 
 @pytest.mark.parametrize("name", HANDLERS)
