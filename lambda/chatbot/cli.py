@@ -267,9 +267,11 @@ async def _mcp(owner: str) -> int:
     from mcp.server.stdio import stdio_server
 
     from chatbot.mcp_server import server_from_settings
+    from chatbot.redaction import redact_standard_logging
 
     # stdout carries the protocol: logs must go to stderr.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    redact_standard_logging()
     server = server_from_settings(load_settings(), clock=SystemClock(), default_owner=owner)
     async with stdio_server() as (read_stream, write_stream):
         await server.run(read_stream, write_stream, server.create_initialization_options())
