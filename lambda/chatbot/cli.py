@@ -144,6 +144,7 @@ def _add_ingest_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
 def _ingest(args: argparse.Namespace) -> int:
     from chatbot.adapters.local.document_store import SQLiteDocumentStore
     from chatbot.adapters.local.documents import SQLiteDocumentIndex
+    from chatbot.adapters.local.private_files import private_directory
     from chatbot.config import Environment
     from chatbot.embeddings import embeddings_from_settings
     from chatbot.errors import ChatbotError
@@ -153,7 +154,7 @@ def _ingest(args: argparse.Namespace) -> int:
         # The deployed collection, with Titan: nothing local is opened or written.
         return _ingest_into_opensearch(args, settings)
     # Private, as the other commands make it: the state folder also holds the session secret.
-    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_directory(settings.state_dir)
     index = SQLiteDocumentIndex(settings.documents_path)
     try:
         embeddings = embeddings_from_settings(settings)
