@@ -47,3 +47,43 @@ def test_twenty_huge_invalid_timestamps_draw_small_errors_and_small_logs(
     assert MARKER not in "".join(replies)
     assert MARKER not in log_text(caplog)
     assert len(log_text(caplog)) < 20 * 4096
+
+
+HOSTILE = [
+    {"action": "sendMessage", "messageId": "m1", "content": "x", "timestamp": MARKER},
+    {"action": MARKER},
+    {"action": "getHistory", "limit": MARKER, "before": MARKER + "!"},
+    {"action": "feedback", "messageId": "m1", "rating": MARKER},
+    {"action": "sendMessage", "messageId": MARKER + "!", "content": [MARKER]},
+    {"action": "sendMessage", "messageId": "m2", "content": MARKER * 700},
+    {"action": "getSession", MARKER: MARKER, "messageId": {"a": MARKER}},
+]
+
+
+@pytest.mark.parametrize("log_user_content", [False, True])
+def test_no_error_text_repeats_a_value_even_where_user_content_may_be_logged(
+    sessions: SessionManager,
+    conversations: ConversationStore,
+    analytics: AnalyticsRecorder,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    log_user_content: bool,
+) -> None:
+    sender = LimitedSender()
+    service = chat_service(
+        sessions, conversations, analytics, sender, clock, log_user_content=log_user_content
+    )
+    connected(service)
+    caplog.set_level("DEBUG")
+
+    for frame in HOSTILE:
+        service.handle_frame(CONNECTION, json.dumps(frame))
+
+    replies = sender.frames()
+    assert len(replies) == len(HOSTILE)
+    assert MARKER not in json.dumps(replies)
+    assert MARKER not in log_text(caplog)
+    invalid = [r["message"] for r in replies if r.get("code") == "INVALID_MESSAGE"]
+    assert invalid[0] == "Invalid frame: timestamp: must be an ISO 8601 date-time."
+    assert "limit: must be an integer" in invalid[1]
+    assert "rating: must be 'up' or 'down'" in invalid[2]
