@@ -10,6 +10,7 @@ from aws_lambda_powertools import Logger
 
 from chatbot.clock import Clock
 from chatbot.records import AnalyticsEventType, AnalyticsRecord, iso
+from chatbot.redaction import redact_value
 from chatbot.tables import Table
 
 logger = Logger(service="chatbot", child=True)
@@ -50,7 +51,7 @@ class AnalyticsRecorder:
             eventType=event_type,
             sessionId=session_id,
             timestamp=stamp,
-            details=details,
+            details={key: redact_value(value) for key, value in details.items()},
             ttl=int((now + self._retention).timestamp()),
         )
         try:

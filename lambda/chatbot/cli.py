@@ -147,6 +147,7 @@ def _add_ingest_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
 def _ingest(args: argparse.Namespace) -> int:
     from chatbot.adapters.local.document_store import SQLiteDocumentStore
     from chatbot.adapters.local.documents import SQLiteDocumentIndex
+    from chatbot.adapters.local.private_files import private_directory
     from chatbot.config import Environment
     from chatbot.embeddings import embeddings_from_settings
     from chatbot.errors import ChatbotError
@@ -156,7 +157,7 @@ def _ingest(args: argparse.Namespace) -> int:
         # The deployed collection, with Titan: nothing local is opened or written.
         return _ingest_into_opensearch(args, settings)
     # Private, as the other commands make it: the state folder also holds the session secret.
-    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_directory(settings.state_dir)
     index = SQLiteDocumentIndex(settings.documents_path)
     try:
         embeddings = embeddings_from_settings(settings)
@@ -277,17 +278,20 @@ def _owner_name(value: str) -> str:
 async def _mcp(owner: str | None) -> int:
     from mcp.server.stdio import stdio_server
 
+    from chatbot.config import Environment
     from chatbot.mcp_server import server_from_settings
     from chatbot.mcp_transports import serve
+    from chatbot.redaction import redact_standard_logging
 
     # stdout carries the protocol: logs must go to stderr.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
-    from chatbot.config import Environment
-
+    redact_standard_logging()
     settings = load_settings()
     if settings.chatbot_env is Environment.LOCAL:
+        from chatbot.adapters.local.private_files import private_directory
+
         # The owner-claim key may be made on first use: in a private state folder.
-        settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_directory(settings.state_dir)
     server = server_from_settings(settings, clock=SystemClock(), fixed_owner=owner)
     async with stdio_server() as (read_stream, write_stream):
         await serve(server, read_stream, write_stream)

@@ -81,7 +81,8 @@ def _open(settings: Settings, clock: Clock) -> DocumentSearch:
         )
         return ModeSearch(remote, mode, settings.rag_min_score)
     from chatbot.adapters.local.documents import SQLiteDocumentIndex
+    from chatbot.adapters.local.private_files import private_directory
 
-    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_directory(settings.state_dir)
     local = SQLiteDocumentIndex(settings.documents_path, embeddings)
     return ModeSearch(local, mode, settings.rag_min_score)

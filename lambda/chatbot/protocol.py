@@ -146,7 +146,8 @@ def parse_client_frame(body: str | bytes | None, *, max_bytes: int) -> AnyClient
     if frame_type is None:
         raise FrameError(
             UnknownActionError(
-                f"unknown action {action[:64]!r}",
+                # Its length only: the action is the client's text, like any other field.
+                f"unknown action of {len(action)} characters",
                 public_message=f"Unknown action. Supported actions: {', '.join(ACTIONS)}.",
             ),
             message_id,
@@ -181,23 +182,56 @@ def parse_client_frame(body: str | bytes | None, *, max_bytes: int) -> AnyClient
         ) from None
 
 
-# Validators of ours whose messages may quote the value (datetime.fromisoformat does).
-_VALUE_QUOTING_ERRORS = {"value_error", "assertion_error"}
+# Rules by field where a bare type would say too little (a custom validator's own message
+# quotes the value: datetime.fromisoformat's does).
+_FIELD_RULES = {"timestamp": "must be an ISO 8601 date-time"}
+_MESSAGE_ID_RULE = "must be 1 to 64 letters, digits, '-' or '_'"
+_TYPE_RULES = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "int_type": "must be an integer",
+    "bool_type": "must be true or false",
+    "model_type": "must be an object",
+    "dict_type": "must be an object",
+    "list_type": "must be a list",
+    "none_required": "must be null",
+}
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "frame"
 
 
-def _describe(error: ValidationError) -> str:
-    """A person-readable summary of what is wrong with a frame, naming protocol fields only.
+def _rule(detail: Any) -> str:
+    """The rule a value broke, in our words: a pydantic message may quote the input (a
+    custom validator's does), so none is passed on. Context values are the schema's own
+    (bounds, choices), never the client's."""
+    kind, context = detail["type"], detail.get("ctx") or {}
+    field = str(detail["loc"][-1]) if detail["loc"] else ""
+    if field in _FIELD_RULES:
+        return _FIELD_RULES[field]
+    if kind == "string_pattern_mismatch":
+        return _MESSAGE_ID_RULE if context.get("pattern") == MESSAGE_ID_PATTERN else "is not valid"
+    if kind == "string_too_short":
+        return "must not be empty" if context.get("min_length") == 1 else "is too short"
+    if kind == "string_too_long":
+        return f"must be at most {context.get('max_length')} characters"
+    if kind == "literal_error":
+        return f"must be {context.get('expected')}"
+    if kind == "greater_than_equal":
+        return f"must be at least {context.get('ge')}"
+    if kind == "less_than_equal":
+        return f"must be at most {context.get('le')}"
+    return _TYPE_RULES.get(kind, "is not valid")
 
-    Pydantic's own messages state the constraint, never the input; a custom validator's
-    may quote the input, so those say only that the value is not valid."""
-    problems = []
-    for detail in error.errors(include_url=False, include_input=False)[:3]:
-        message = "not a valid value" if detail["type"] in _VALUE_QUOTING_ERRORS else detail["msg"]
-        problems.append(f"'{_field(detail['loc'])}': {message}")
+
+def _describe(error: ValidationError) -> str:
+    """What is wrong with a frame as "<field>: <rule>", naming protocol fields only and
+    never repeating a value (its size is what a log may give)."""
+    problems = [
+        f"{_field(detail['loc'])}: {_rule(detail)}"
+        for detail in error.errors(include_url=False, include_input=False, include_context=True)[:3]
+    ]
     return "Invalid frame: " + "; ".join(problems) + "."
 
 

@@ -33,10 +33,14 @@ class SessionTokens:
 def load_or_create_local_secret(path: Path) -> bytes:
     """The local secret: made once, kept in the state folder, readable by its owner only."""
     try:
-        return path.read_bytes()
+        secret = path.read_bytes()
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        os.chmod(path, 0o600)  # A key copied in (or left by an older version) as 0644.
+        return secret
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
     secret = secrets.token_bytes(SECRET_BYTES)
     temporary = path.with_suffix(".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

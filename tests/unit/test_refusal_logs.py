@@ -71,7 +71,7 @@ def test_refused_frames_never_put_their_values_in_logs_or_error_frames(
     assert "detail" not in first
 
 
-def test_with_user_content_logging_on_the_refusal_detail_is_logged(
+def test_with_user_content_logging_on_the_refusal_detail_is_logged_and_still_quotes_nothing(
     sessions: SessionManager,
     conversations: ConversationStore,
     analytics: AnalyticsRecorder,
@@ -85,5 +85,8 @@ def test_with_user_content_logging_on_the_refusal_detail_is_logged(
 
     service.handle_frame(CONNECTION, f'{{"action": "{MARKER}"}}')
 
-    assert MARKER in log_text(caplog)
+    # The detail says what was wrong; an error's text never repeats the client's values.
+    (refusal,) = [r for r in caplog.records if r.getMessage() == "frame refused"]
+    assert vars(refusal)["detail"] == f"unknown action of {len(MARKER)} characters"
+    assert MARKER not in log_text(caplog)
     assert MARKER not in sender.last()["message"]

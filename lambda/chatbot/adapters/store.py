@@ -23,8 +23,8 @@ class TableStore(Protocol):
 
 def table_store(settings: Settings, clock: Clock) -> TableStore:
     """DynamoDB (the tables SESSIONS_TABLE and the others name) with CHATBOT_ENV=aws; else
-    the SQLite file in the state folder, which is made first, readable by its owner only
-    (it holds chat history, and the session-token key beside it)."""
+    the SQLite file in the state folder, which is made (or set) first to be readable by its
+    owner only, 0700, whoever made it (it holds chat history, and the session-token key)."""
     # Adapters are imported here so a process loads only the one it uses.
     if settings.chatbot_env is Environment.AWS:
         import boto3
@@ -33,7 +33,8 @@ def table_store(settings: Settings, clock: Clock) -> TableStore:
 
         client = boto3.client("dynamodb", region_name=settings.aws_region)
         return DynamoDBTables(client, settings.table_names, clock=clock)
+    from chatbot.adapters.local.private_files import private_directory
     from chatbot.adapters.local.tables import SQLiteTables
 
-    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_directory(settings.state_dir)
     return SQLiteTables(settings.sqlite_path, clock=clock)

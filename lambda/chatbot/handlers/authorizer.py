@@ -12,9 +12,10 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chatbot.config import load_settings
+from chatbot.redaction import RedactingFormatter
 from chatbot.sign_in import SignInRefused, TokenVerifier, UserPoolConfig, allow, deny
 
-logger = Logger(service="chatbot")
+logger = Logger(service="chatbot", logger_formatter=RedactingFormatter())
 
 
 def handle_event(event: dict[str, Any], verifier: TokenVerifier) -> dict[str, Any]:

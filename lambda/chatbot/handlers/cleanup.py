@@ -11,9 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chatbot.config import load_settings
 from chatbot.ports import ConnectionSender
+from chatbot.redaction import RedactingFormatter
 from chatbot.sessions import CleanupReport, SessionManager, TimeLeft
 
-logger = Logger(service="chatbot")
+logger = Logger(service="chatbot", logger_formatter=RedactingFormatter())
 
 # Time kept back from the function's timeout: the session being closed when the budget runs
 # out (one conditional update, a connections query, a DELETE per connection, an analytics

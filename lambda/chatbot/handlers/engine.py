@@ -12,8 +12,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from chatbot.config import load_settings
 from chatbot.engine.engine import ChatbotEngine
 from chatbot.ports import EngineRequest
+from chatbot.redaction import RedactingFormatter
 
-logger = Logger(service="chatbot")
+logger = Logger(service="chatbot", logger_formatter=RedactingFormatter())
 
 
 # Seconds kept back from the Lambda timeout: enough to store the failure and tell the client.

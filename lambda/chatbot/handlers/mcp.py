@@ -15,8 +15,9 @@ from mcp.server.lowlevel import Server
 
 from chatbot.config import load_settings
 from chatbot.mcp_transports import handle_message
+from chatbot.redaction import RedactingFormatter
 
-logger = Logger(service="chatbot")
+logger = Logger(service="chatbot", logger_formatter=RedactingFormatter())
 
 
 @lru_cache(maxsize=1)

@@ -10,9 +10,10 @@ from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomRes
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chatbot.config import load_settings
+from chatbot.redaction import RedactingFormatter
 from chatbot.search_index import SearchClient, ensure_index_when_authorized
 
-logger = Logger(service="chatbot")
+logger = Logger(service="chatbot", logger_formatter=RedactingFormatter())
 
 # A data access policy usually takes effect within a minute or two; a 403 that lasts longer
 # than this is a real misconfiguration, better reported than waited on.

@@ -12,8 +12,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chatbot.chat_service import ChatService
 from chatbot.config import load_settings
+from chatbot.redaction import RedactingFormatter
 
-logger = Logger(service="chatbot")
+logger = Logger(service="chatbot", logger_formatter=RedactingFormatter())
 
 
 def handle_event(event: dict[str, Any], service: ChatService) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from chatbot.adapters.local.private_files import private_database
 from chatbot.adapters.local.sqlite_connection import SharedConnection
 from chatbot.adapters.local.vector_matrix import VECTOR_DTYPE, VectorMatrix, encode_vector, top
 from chatbot.embeddings import Embeddings
@@ -202,6 +203,7 @@ class SQLiteDocumentIndex:
         *,
         min_score: float | None = None,
     ) -> None:
+        private_database(path)
         self._connection = SharedConnection(path)
         self._embeddings = embeddings
         self._min_score = min_score

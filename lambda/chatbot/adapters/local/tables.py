@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbot.adapters import items as rules
+from chatbot.adapters.local.private_files import private_database
 from chatbot.adapters.local.sqlite_connection import SharedConnection
 from chatbot.clock import Clock
 from chatbot.tables import (
@@ -49,6 +50,7 @@ class SQLiteTables:
 
     def __init__(self, path: str | Path, *, clock: Clock) -> None:
         self._clock = clock
+        private_database(path)
         self._connection = SharedConnection(path)
         self._tables_lock = threading.Lock()
         self._tables: dict[str, SQLiteTable] = {}
