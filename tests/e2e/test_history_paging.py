@@ -10,7 +10,7 @@ import pytest
 
 from chatbot.adapters.local.gateway import LocalGateway
 from chatbot.ports import MAX_OUTGOING_FRAME_BYTES
-from chatbot.records import ConversationRecord, QueryType, iso
+from tests.e2e import seeding
 from tests.e2e.conftest import FRAME_TIMEOUT, ChatClient
 
 pytestmark = pytest.mark.e2e
@@ -41,26 +41,13 @@ async def page_back(client: ChatClient) -> tuple[list[dict[str, Any]], list[int]
 
 
 def seed_turns(gateway: LocalGateway, session_id: str, texts: list[str]) -> None:
-    """Questions and answers straight into the store, as forty real turns would leave them."""
+    """Questions and answers (each question reversed) straight into the store, as forty real
+    turns would leave them."""
     assert gateway.runtime is not None
-    conversations, clock = gateway.runtime.conversations, gateway.runtime.clock
-    for n, text in enumerate(texts):
-        message_id = f"seed-{n:02d}"
-        conversations.add_user_message(session_id, message_id, text)
-        conversations.set_status(session_id, message_id, "answered")
-        conversations.save_answer(
-            ConversationRecord(
-                sessionId=session_id,
-                recordId=ConversationRecord.record_id(message_id, "assistant"),
-                messageId=message_id,
-                timestamp=iso(clock.now()),
-                messageType="assistant",
-                content=text[::-1],
-                queryType=QueryType.GENERAL,
-                sources=[],
-                toolsUsed=[],
-            )
-        )
+    runtime = gateway.runtime
+    seeding.seed_turns(
+        runtime.conversations, runtime.clock, session_id, texts, answer=lambda n, text: text[::-1]
+    )
 
 
 def stored_order(gateway: LocalGateway, session_id: str) -> list[tuple[str, str, str]]:

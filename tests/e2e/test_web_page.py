@@ -14,8 +14,8 @@ from chatbot.adapters.local.tables import SQLiteTables
 from chatbot.clock import SystemClock
 from chatbot.config import Settings
 from chatbot.conversations import ConversationStore
-from chatbot.records import ConversationRecord, QueryType, iso
 from tests.e2e.conftest import UI_TIMEOUT_MS
+from tests.e2e.seeding import seed_turns
 from tests.e2e.served import ServerProcess
 
 try:
@@ -222,23 +222,14 @@ def _seed_turns(server: ServerProcess, session_id: str, questions: list[str]) ->
         conversations = ConversationStore(
             store.tables().conversations, retention=timedelta(days=1), clock=clock
         )
-        for n, question in enumerate(questions):
-            message_id = f"old-{n:02d}"
-            conversations.add_user_message(session_id, message_id, question)
-            conversations.set_status(session_id, message_id, "answered")
-            conversations.save_answer(
-                ConversationRecord(
-                    sessionId=session_id,
-                    recordId=ConversationRecord.record_id(message_id, "assistant"),
-                    messageId=message_id,
-                    timestamp=iso(clock.now()),
-                    messageType="assistant",
-                    content=f"Answer {n:02d}. " + "y" * 5_000,
-                    queryType=QueryType.GENERAL,
-                    sources=[],
-                    toolsUsed=[],
-                )
-            )
+        seed_turns(
+            conversations,
+            clock,
+            session_id,
+            questions,
+            answer=lambda n, question: f"Answer {n:02d}. " + "y" * 5_000,
+            prefix="old",
+        )
     finally:
         store.close()
 
