@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def dynamodb_config(max_attempts: int) -> Config:
-    return Config(retries={"mode": "adaptive", "max_attempts": max_attempts})
+    return Config(retries={"mode": "adaptive", "total_max_attempts": max_attempts})
 
 
 def dynamodb_client(region: str, *, max_attempts: int) -> DynamoDBClient:
