@@ -253,8 +253,8 @@ class ChatbotEngine:
         holder: str | None,
         route: RouteDecision | None = None,
     ) -> None:
-        """Tell the client the answer failed, then mark the question failed. The frame goes
-        first: the store may be what failed, and the client must not wait on it."""
+        """Mark the question failed and tell the client, whether or not the store (which may
+        be what failed) took the verdict."""
         failure = as_chatbot_error(error)
         query_type = {"queryType": route.query_type.value} if route is not None else {}
         logger.warning(
@@ -270,7 +270,6 @@ class ChatbotEngine:
                 **({"detail": str(error)} if self._policy.log_user_content else {}),
             },
         )
-        self._deliver(request, ErrorFrame.from_error(failure, request.messageId))
         if holder is not None:
             try:
                 self._conversations.set_status(
@@ -282,6 +281,8 @@ class ChatbotEngine:
                     "failed answer not recorded",
                     extra={"messageId": request.messageId, "error": type(store_error).__name__},
                 )
+        # Sent whether or not the store took the verdict: the client must not wait on it.
+        self._deliver(request, ErrorFrame.from_error(failure, request.messageId))
         details: dict[str, Any] = {"code": failure.code.value, **query_type}
         if route is not None:
             details["routedBy"] = route.method
