@@ -5,7 +5,6 @@ from __future__ import annotations
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 
 from aws_lambda_powertools import Logger
 
@@ -68,7 +67,6 @@ class ChatService:
         invoker: EngineInvoker,
         max_frame_bytes: int,
         clock: Clock,
-        answer_timeout: timedelta = timedelta(minutes=6),
         log_user_content: bool = False,
     ) -> None:
         self._clock = clock
@@ -79,9 +77,6 @@ class ChatService:
         self._sender = sender
         self._invoker = invoker
         self._max_frame_bytes = max_frame_bytes
-        # Longer than any answer may take (the engine's own timeout), so an attempt still
-        # pending after it has stalled.
-        self._answer_timeout = answer_timeout
         # Whether logs may carry what users wrote: error details can quote a frame's values.
         self._log_user_content = log_user_content
 
@@ -195,9 +190,9 @@ class ChatService:
         answer = self._conversations.get(session_id, message_id, "assistant")
         if answer is not None:
             self._post(connection_id, MessageFrame.from_record(answer))
-        elif self._conversations.claim_retry(user_message, stalled_after=self._answer_timeout):
-            # The last attempt failed (a model outage) or stalled (the engine died): this
-            # resend is the user's retry.
+        elif self._conversations.claim_retry(user_message):
+            # The last attempt failed (a model outage) or its lease lapsed (the engine died,
+            # or never started): this resend is the user's retry.
             self._start_engine(connection_id, session_id, message_id)
 
     def _start_engine(self, connection_id: str, session_id: str, message_id: str) -> None:

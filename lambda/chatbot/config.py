@@ -5,9 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -146,10 +146,24 @@ class Settings(BaseSettings):
     # Seconds after which an answer still in progress counts as stalled, so a resend of the
     # message retries it; longer than the engine function's timeout (300 s).
     answer_timeout_seconds: int = Field(360, ge=10, alias="ANSWER_TIMEOUT_SECONDS")
+    # An answer in progress holds a lease on its question for ANSWER_LEASE_SECONDS, renewed
+    # every ANSWER_LEASE_RENEW_SECONDS while the engine works; a resend after the lease
+    # lapsed (the engine died) answers the question again.
+    answer_lease_seconds: int = Field(15, ge=2, le=900, alias="ANSWER_LEASE_SECONDS")
+    answer_lease_renew_seconds: int = Field(5, ge=1, le=300, alias="ANSWER_LEASE_RENEW_SECONDS")
+    # Attempts per DynamoDB request (the SDK's adaptive retry mode: backoff on throttling,
+    # and a client-side rate that follows it) before the error reaches the caller.
+    dynamodb_max_attempts: int = Field(5, ge=1, le=20, alias="DYNAMODB_MAX_ATTEMPTS")
     # Most earlier turns read as context (then cut to CONTEXT_TOKEN_BUDGET).
     history_turns: int = Field(20, ge=0, le=100, alias="HISTORY_TURNS")
     # Frames larger than this are refused before they are parsed.
     max_frame_bytes: int = Field(128 * 1024, ge=1024, alias="MAX_FRAME_BYTES")
+
+    @model_validator(mode="after")
+    def _lease_renewed_in_time(self) -> Self:
+        if self.answer_lease_renew_seconds >= self.answer_lease_seconds:
+            raise ValueError("ANSWER_LEASE_RENEW_SECONDS must be less than ANSWER_LEASE_SECONDS")
+        return self
 
     @property
     def sqlite_path(self) -> Path:

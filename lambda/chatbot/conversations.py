@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -16,6 +17,7 @@ from chatbot.tables import (
     All,
     AnyOf,
     Compare,
+    Condition,
     ConditionFailedError,
     Exists,
     NotExists,
@@ -27,6 +29,25 @@ logger = Logger(service="chatbot", child=True)
 
 Role = Literal["user", "assistant"]
 OrderKey = tuple[str, str, int]
+
+
+@dataclass(frozen=True)
+class AnswerLease:
+    """How long a claim on answering a message holds without word from its engine.
+
+    The claim made when a message is accepted (or resent) holds for ``seconds``, long enough
+    for the engine to start; the engine then holds it under its own id, renewing it every
+    ``renew_every`` seconds while it works. A claim that lapsed has nobody working on it: a
+    resend takes it over. ``legacy_stall`` judges messages stored before claims had a lease.
+    """
+
+    seconds: float = 15.0
+    renew_every: float = 5.0
+    legacy_stall: timedelta = timedelta(minutes=6)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.renew_every < self.seconds:
+            raise ValueError("the lease must be renewed more often than it lapses")
 
 
 def order_key(record: ConversationRecord) -> OrderKey:
@@ -42,10 +63,27 @@ class ConversationStore:
         retention: timedelta,
         *,
         clock: Clock,
+        lease: AnswerLease | None = None,
     ) -> None:
         self._table = table
         self._retention = retention
         self._clock = clock
+        self._lease = lease or AnswerLease()
+
+    @property
+    def lease(self) -> AnswerLease:
+        return self._lease
+
+    def _lease_end(self, now: datetime) -> str:
+        return iso(now + timedelta(seconds=self._lease.seconds))
+
+    def lease_lapsed(self, user_message: ConversationRecord) -> bool:
+        """Whether nobody holds the claim on answering ``user_message`` (as read)."""
+        now = self._clock.now()
+        if user_message.leaseUntil is not None:
+            return user_message.leaseUntil <= iso(now)
+        seen = user_message.attemptedAt or user_message.timestamp
+        return seen <= iso(now - self._lease.legacy_stall)
 
     def _ttl(self, now: datetime) -> int:
         return int((now + self._retention).timestamp())
@@ -73,6 +111,7 @@ class ConversationStore:
             content=content,
             status="pending",
             attemptedAt=iso(now),
+            leaseUntil=self._lease_end(now),
             ttl=self._ttl(now),
         )
         try:
@@ -84,49 +123,113 @@ class ConversationStore:
             return existing, False
         return record, True
 
-    def set_status(self, session_id: str, message_id: str, status: MessageStatus) -> bool:
-        """Move an existing user message to ``status``; False if there is no such message."""
+    def set_status(
+        self,
+        session_id: str,
+        message_id: str,
+        status: MessageStatus,
+        *,
+        holder: str | None = None,
+    ) -> bool:
+        """Move an existing user message to ``status``; False if there is no such message or,
+        with ``holder``, if that engine no longer holds the claim on answering it."""
+        condition: Condition = Exists(CONVERSATIONS.partition_key)
+        if holder is not None:
+            condition = All((condition, Compare("leaseHolder", "=", holder)))
         try:
             self._table.update(
-                {
-                    "sessionId": session_id,
-                    "recordId": ConversationRecord.record_id(message_id, "user"),
-                },
+                self._user_key(session_id, message_id),
                 set_values={"status": status},
-                condition=Exists(CONVERSATIONS.partition_key),
+                condition=condition,
             )
         except ConditionFailedError:
             return False
         return True
 
-    def claim_retry(self, user_message: ConversationRecord, *, stalled_after: timedelta) -> bool:
-        """Start a new attempt at answering, if the last one failed or stalled.
+    def claim_retry(self, user_message: ConversationRecord) -> bool:
+        """Start a new attempt at answering, if the last one failed or its lease lapsed.
 
-        Conditional on the attempt the caller saw, so of two resends only one wins.
-        """
-        now = self._clock.now()
-        seen = user_message.attemptedAt or user_message.timestamp
+        Conditional on the record as the caller read it (its status and lease), so of two
+        resends only one wins, and a lease renewed since the read is not taken over."""
         if user_message.status == "answered":
             return False
-        if user_message.status == "pending" and seen > iso(now - stalled_after):
-            return False  # still within the time an answer may take
+        if user_message.status == "pending" and not self.lease_lapsed(user_message):
+            return False  # an engine is still on it (or about to start)
+        now = self._clock.now()
+        seen = user_message.attemptedAt or user_message.timestamp
+        lease_as_read: Condition = (
+            Compare("leaseUntil", "=", user_message.leaseUntil)
+            if user_message.leaseUntil is not None
+            else All(
+                (
+                    NotExists("leaseUntil"),
+                    AnyOf((NotExists("attemptedAt"), Compare("attemptedAt", "=", seen))),
+                )
+            )
+        )
         try:
             self._table.update(
-                {
-                    "sessionId": user_message.sessionId,
-                    "recordId": ConversationRecord.record_id(user_message.messageId, "user"),
+                self._user_key(user_message.sessionId, user_message.messageId),
+                set_values={
+                    "status": "pending",
+                    "attemptedAt": iso(now),
+                    "leaseUntil": self._lease_end(now),
                 },
-                set_values={"status": "pending", "attemptedAt": iso(now)},
+                remove=("leaseHolder",),
+                condition=All(
+                    (Compare("status", "=", user_message.status or "pending"), lease_as_read)
+                ),
+            )
+        except ConditionFailedError:
+            return False
+        return True
+
+    def take_lease(self, session_id: str, message_id: str, holder: str) -> bool:
+        """The engine ``holder`` starts answering: it holds the claim if the message is
+        pending and no other engine holds a live lease on it (a redelivered invocation of
+        an answer in progress does not)."""
+        now = self._clock.now()
+        try:
+            self._table.update(
+                self._user_key(session_id, message_id),
+                set_values={"leaseHolder": holder, "leaseUntil": self._lease_end(now)},
                 condition=All(
                     (
-                        Compare("status", "=", user_message.status or "pending"),
-                        AnyOf((NotExists("attemptedAt"), Compare("attemptedAt", "=", seen))),
+                        Compare("status", "=", "pending"),
+                        AnyOf(
+                            (
+                                NotExists("leaseHolder"),
+                                NotExists("leaseUntil"),
+                                Compare("leaseUntil", "<=", iso(now)),
+                            )
+                        ),
                     )
                 ),
             )
         except ConditionFailedError:
             return False
         return True
+
+    def renew_lease(self, session_id: str, message_id: str, holder: str) -> bool:
+        """Extend ``holder``'s claim; False if another attempt has taken it over."""
+        try:
+            self._table.update(
+                self._user_key(session_id, message_id),
+                set_values={"leaseUntil": self._lease_end(self._clock.now())},
+                condition=All(
+                    (Compare("status", "=", "pending"), Compare("leaseHolder", "=", holder))
+                ),
+            )
+        except ConditionFailedError:
+            return False
+        return True
+
+    @staticmethod
+    def _user_key(session_id: str, message_id: str) -> dict[str, str]:
+        return {
+            "sessionId": session_id,
+            "recordId": ConversationRecord.record_id(message_id, "user"),
+        }
 
     def save_answer(self, answer: ConversationRecord) -> ConversationRecord:
         """Store an answer once; a second save of the same messageId returns the first.

@@ -86,6 +86,10 @@ class ConversationRecord(Record):
     status: MessageStatus | None = None
     # When the current attempt to answer started: a resend may retry one that stalled.
     attemptedAt: str | None = None
+    # Until when the current attempt holds its claim, and which engine run holds it: an
+    # engine renews it while it works; a resend after it lapsed starts a new attempt.
+    leaseUntil: str | None = None
+    leaseHolder: str | None = None
     queryType: QueryType | None = None
     sources: list[str] | None = None
     toolsUsed: list[str] | None = None

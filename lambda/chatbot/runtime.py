@@ -12,7 +12,7 @@ from chatbot.analytics import AnalyticsRecorder
 from chatbot.chat_service import ChatService
 from chatbot.clock import Clock, SystemClock
 from chatbot.config import Environment, Settings
-from chatbot.conversations import ConversationStore
+from chatbot.conversations import AnswerLease, ConversationStore
 from chatbot.ports import ConnectionSender, EngineInvoker
 from chatbot.sessions import SessionManager, SessionPolicy
 from chatbot.tables import Tables
@@ -65,7 +65,16 @@ def build_runtime(
         tables=tables,
         analytics=analytics,
         sessions=sessions,
-        conversations=ConversationStore(tables.conversations, retention=retention, clock=clock),
+        conversations=ConversationStore(
+            tables.conversations,
+            retention=retention,
+            clock=clock,
+            lease=AnswerLease(
+                seconds=settings.answer_lease_seconds,
+                renew_every=settings.answer_lease_renew_seconds,
+                legacy_stall=timedelta(seconds=settings.answer_timeout_seconds),
+            ),
+        ),
         load_secret=load_secret,
     )
 
@@ -81,7 +90,6 @@ def build_chat_service(
         sender=sender,
         invoker=invoker,
         max_frame_bytes=runtime.settings.max_frame_bytes,
-        answer_timeout=timedelta(seconds=runtime.settings.answer_timeout_seconds),
         clock=runtime.clock,
         log_user_content=runtime.settings.log_user_content,
     )

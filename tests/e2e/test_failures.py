@@ -140,7 +140,7 @@ async def test_a_resend_of_a_message_whose_answer_stalled_answers_it(
     gateway.runtime.conversations.add_user_message(session["sessionId"], "stuck", "still there?")
     gateway.runtime.tables.conversations.update(
         {"sessionId": session["sessionId"], "recordId": "stuck#user"},
-        set_values={"attemptedAt": "2020-01-01T00:00:00.000000Z"},
+        set_values={"leaseUntil": "2020-01-01T00:00:00.000000Z"},
     )
     frames = await client.ask("stuck", "still there?")
     assert frames[0]["duplicate"] is True

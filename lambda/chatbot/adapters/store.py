@@ -27,11 +27,10 @@ def table_store(settings: Settings, clock: Clock) -> TableStore:
     owner only, 0700, whoever made it (it holds chat history, and the session-token key)."""
     # Adapters are imported here so a process loads only the one it uses.
     if settings.chatbot_env is Environment.AWS:
-        import boto3
-
+        from chatbot.adapters.aws.dynamodb_client import dynamodb_client
         from chatbot.adapters.aws.tables import DynamoDBTables
 
-        client = boto3.client("dynamodb", region_name=settings.aws_region)
+        client = dynamodb_client(settings.aws_region, max_attempts=settings.dynamodb_max_attempts)
         return DynamoDBTables(client, settings.table_names, clock=clock)
     from chatbot.adapters.local.private_files import private_directory
     from chatbot.adapters.local.tables import SQLiteTables

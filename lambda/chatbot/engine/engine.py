@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from chatbot.conversations import ConversationStore
 from chatbot.documents import DocumentSearch
 from chatbot.engine.clarify import CLARIFYING_QUESTION, is_unclear
 from chatbot.engine.context import Context, Turn, fit_to_budget
+from chatbot.engine.lease import AnswerLeaseKeeper, LeaseLostError
 from chatbot.engine.offline_model import split_into_deltas
 from chatbot.engine.pricing import FREE, Price
 from chatbot.engine.rag import (
@@ -178,17 +180,32 @@ class ChatbotEngine:
         """Answer one stored user message. Safe to run twice: the answer is made only once.
 
         ``deadline`` (seconds on the clock's ``monotonic()``) is when the answer must be done:
-        model retries stop in time to report ``MODEL_UNAVAILABLE`` before it.
+        model retries stop in time to report ``MODEL_UNAVAILABLE`` before it. Whatever fails
+        (the store, the model, a tool, the sender), the client is sent the answer or an
+        ``error`` for its messageId, and the question is marked answered or failed where the
+        store allows; where it does not, the question's lease lapses and a resend retries.
         """
         session_id, message_id = request.sessionId, request.messageId
-        user_message = self._conversations.get(session_id, message_id, "user")
-        if user_message is None:
-            logger.warning("no stored message to answer", extra={"messageId": message_id})
+        lease = AnswerLeaseKeeper(
+            self._conversations, session_id, message_id, uuid.uuid4().hex, self._clock
+        )
+        try:
+            user_message = self._conversations.get(session_id, message_id, "user")
+            if user_message is None:
+                logger.warning("no stored message to answer", extra={"messageId": message_id})
+                return None
+            answered = self._conversations.get(session_id, message_id, "assistant")
+            if answered is not None:
+                self._deliver(request, MessageFrame.from_record(answered))
+                return answered
+            if not self._conversations.take_lease(session_id, message_id, lease.holder):
+                # Failed (a resend retries it) or another run of the engine holds it: a
+                # redelivered invocation while the first is still answering.
+                logger.info("message not claimable", extra={"messageId": message_id})
+                return None
+        except Exception as error:
+            self._fail(request, error, holder=None)
             return None
-        answered = self._conversations.get(session_id, message_id, "assistant")
-        if answered is not None:
-            self._deliver(request, MessageFrame.from_record(answered))
-            return answered
         started = time.perf_counter()
         if deadline is None:
             deadline = self._clock.monotonic() + self._policy.answer_seconds
@@ -196,46 +213,27 @@ class ChatbotEngine:
             logger.info(
                 "question", extra={"messageId": message_id, "content": user_message.content}
             )
-        context = self._context(user_message)
-        route = await self._route(user_message.content, context)
-        query_type = route.query_type
+        lease.start_heartbeat()
+        route: RouteDecision | None = None
         try:
+            context = self._context(user_message)
+            route = await self._route(user_message.content, context)
             answer = await self._answer(
-                request, user_message, query_type, context, started, deadline
+                request, user_message, route.query_type, context, lease, started, deadline
             )
-        except Exception as error:
-            failure = as_chatbot_error(error)
-            logger.warning(
-                "answer failed",
-                extra={
-                    "messageId": message_id,
-                    "queryType": query_type.value,
-                    "code": failure.code.value,
-                    # The underlying failure's kind (the model client's exception).
-                    "error": type(error.__cause__ or error).__name__,
-                    # Exception texts can quote what the user wrote (a validation error, a
-                    # guardrail's reason): logged only where configuration allows it.
-                    **({"detail": str(error)} if self._policy.log_user_content else {}),
-                },
-            )
-            self._conversations.set_status(session_id, message_id, "failed")
-            self._deliver(request, ErrorFrame.from_error(failure, message_id))
-            self._analytics.record(
-                "error",
-                session_id,
-                {
-                    "code": failure.code.value,
-                    "queryType": query_type.value,
-                    "routedBy": route.method,
-                },
-            )
+        except LeaseLostError:
             return None
+        except Exception as error:
+            self._fail(request, error, holder=lease.holder, route=route)
+            return None
+        finally:
+            await lease.stop_heartbeat()
         usage = answer.usage or Usage()
         self._analytics.record(
             "query",
             session_id,
             {
-                "queryType": query_type.value,
+                "queryType": route.query_type.value,
                 "routedBy": route.method,
                 "latencyMs": answer.responseTime,
                 "inputTokens": usage.inputTokens,
@@ -247,12 +245,56 @@ class ChatbotEngine:
         )
         return answer
 
+    def _fail(
+        self,
+        request: EngineRequest,
+        error: Exception,
+        *,
+        holder: str | None,
+        route: RouteDecision | None = None,
+    ) -> None:
+        """Mark the question failed and tell the client, whether or not the store (which may
+        be what failed) took the verdict."""
+        failure = as_chatbot_error(error)
+        query_type = {"queryType": route.query_type.value} if route is not None else {}
+        logger.warning(
+            "answer failed",
+            extra={
+                "messageId": request.messageId,
+                **query_type,
+                "code": failure.code.value,
+                # The underlying failure's kind (the model client's exception).
+                "error": type(error.__cause__ or error).__name__,
+                # Exception texts can quote what the user wrote (a validation error, a
+                # guardrail's reason): logged only where configuration allows it.
+                **({"detail": str(error)} if self._policy.log_user_content else {}),
+            },
+        )
+        if holder is not None:
+            try:
+                self._conversations.set_status(
+                    request.sessionId, request.messageId, "failed", holder=holder
+                )
+            except Exception as store_error:
+                # Nothing more to do here: the lease lapses and the user's resend retries.
+                logger.error(
+                    "failed answer not recorded",
+                    extra={"messageId": request.messageId, "error": type(store_error).__name__},
+                )
+        # Sent whether or not the store took the verdict: the client must not wait on it.
+        self._deliver(request, ErrorFrame.from_error(failure, request.messageId))
+        details: dict[str, Any] = {"code": failure.code.value, **query_type}
+        if route is not None:
+            details["routedBy"] = route.method
+        self._analytics.record("error", request.sessionId, details)
+
     async def _answer(
         self,
         request: EngineRequest,
         user_message: ConversationRecord,
         query_type: QueryType,
         context: Context,
+        lease: AnswerLeaseKeeper,
         started: float,
         deadline: float,
     ) -> ConversationRecord:
@@ -278,11 +320,12 @@ class ChatbotEngine:
                 grounded_prompt(user_message.content, chunks) if chunks else user_message.content
             )
             usage, final_text = await self._run_agent(
-                request, query_type, prompt, context, stream, tool_usage, deadline
+                request, query_type, prompt, context, stream, tool_usage, lease, deadline
             )
         if not stream.text and final_text:
             stream.push(final_text)
         stream.close()
+        lease.check()  # a newer attempt that took over answers instead
         content = stream.text
         latency_ms = round((time.perf_counter() - started) * 1000)
         usage = usage.model_copy(
@@ -307,7 +350,14 @@ class ChatbotEngine:
                 responseTime=latency_ms,
             )
         )
-        self._conversations.set_status(request.sessionId, request.messageId, "answered")
+        try:
+            self._conversations.set_status(request.sessionId, request.messageId, "answered")
+        except Exception as error:
+            # The answer is stored: a resend or a redelivery finds it and sends it again.
+            logger.warning(
+                "answered status not recorded",
+                extra={"messageId": request.messageId, "error": type(error).__name__},
+            )
         self._deliver(request, MessageFrame.from_record(answer))
         return answer
 
@@ -319,6 +369,7 @@ class ChatbotEngine:
         context: Context,
         stream: DeltaStream,
         tool_usage: _ToolUsageRecorder,
+        lease: AnswerLeaseKeeper,
         deadline: float,
     ) -> tuple[Usage, str]:
         """Stream the agent's answer to ``prompt`` into ``stream``; its usage and final text."""
@@ -351,6 +402,7 @@ class ChatbotEngine:
             agent.add_hook(tool_usage.before, BeforeToolCallEvent)
             agent.add_hook(tool_usage.after, AfterToolCallEvent)
             async for event in agent.stream_async(prompt):
+                lease.check()
                 fragment = event.get("data")
                 if isinstance(fragment, str) and fragment:
                     stream.push(fragment)
@@ -362,7 +414,7 @@ class ChatbotEngine:
                         inputTokens=int(accumulated.get("inputTokens", 0)),
                         outputTokens=int(accumulated.get("outputTokens", 0)),
                     )
-        except ChatbotError:
+        except (ChatbotError, LeaseLostError):
             raise
         except Exception as error:
             raise _as_answer_error(error) from error
@@ -399,21 +451,35 @@ class ChatbotEngine:
         """Send the final frame to the asking connection or, if the client reconnected while
         the answer was written, to the session's newest connection."""
         data = frame.to_json()
-        try:
-            self._sender.post(request.connectionId, data)
+        if self._post(request, request.connectionId, data):
             return
-        except ConnectionGoneError:
-            pass
-        others = self._connections_of(request.sessionId) if self._connections_of else []
+        try:
+            others = self._connections_of(request.sessionId) if self._connections_of else []
+        except Exception as error:
+            logger.warning(
+                "session's connections not read",
+                extra={"messageId": request.messageId, "error": type(error).__name__},
+            )
+            others = []
         for connection_id in others:
-            if connection_id == request.connectionId:
-                continue
-            try:
-                self._sender.post(connection_id, data)
+            if connection_id != request.connectionId and self._post(request, connection_id, data):
                 return
-            except ConnectionGoneError:
-                continue
         logger.info("client left before the answer", extra={"messageId": request.messageId})
+
+    def _post(self, request: EngineRequest, connection_id: str, data: str) -> bool:
+        """Post ``data``; False if the connection is gone or the post failed (the answer,
+        if any, is stored: the client gets it on resume or by resending)."""
+        try:
+            self._sender.post(connection_id, data)
+        except ConnectionGoneError:
+            return False
+        except Exception as error:
+            logger.warning(
+                "final frame not sent",
+                extra={"messageId": request.messageId, "error": type(error).__name__},
+            )
+            return False
+        return True
 
 
 def _as_answer_error(error: BaseException) -> ChatbotError:

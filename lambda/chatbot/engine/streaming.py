@@ -20,8 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from aws_lambda_powertools import Logger
+
 from chatbot.ports import ConnectionGoneError, ConnectionSender
 from chatbot.protocol import ANSWER_CUT_NOTE, MAX_ANSWER_CONTENT_BYTES, DeltaFrame, json_bytes
+
+logger = Logger(service="chatbot", child=True)
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,14 @@ class DeltaStream:
             self._sender.post(self._connection_id, frame.to_json())
         except ConnectionGoneError:
             # The answer is still stored: the client gets it from history or by resending.
+            self.client_gone = True
+        except Exception as error:
+            # A sender that fails otherwise (throttled, timed out) gets no more deltas: the
+            # answer goes on, is stored, and its final frame is still tried.
+            logger.warning(
+                "delta not sent",
+                extra={"messageId": self._message_id, "error": type(error).__name__},
+            )
             self.client_gone = True
 
 
