@@ -91,8 +91,9 @@ async def test_a_model_down_is_unavailable_after_max_attempts_and_a_later_retry_
     assert (error["code"], error["retryable"]) == ("MODEL_UNAVAILABLE", True)
     stored = conversations.get(SESSION, "m1", "user")
     assert stored is not None and stored.status == "failed" and stored.content == "hello"
-    # The service recovers; the same message is answered on the next try.
+    # The service recovers; the user's resend claims a new attempt, which answers it.
     model.failing = None
+    assert conversations.claim_retry(stored)
     answer = await engine.process_message(request)
     assert answer is not None and answer.content == "Recovered."
 
