@@ -16,6 +16,7 @@ from stacks.constructs.failure_queue import MAX_EVENT_AGE, FailedInvocations
 from stacks.constructs.function import ChatbotFunction
 from stacks.constructs.observability import Observability
 from stacks.constructs.session_key import SessionKey, ToolsKey
+from stacks.constructs.spend_alarm import TokenUseAlarm
 from stacks.constructs.tables import ChatbotTables
 from stacks.constructs.user_sign_in import UserSignIn
 from stacks.constructs.vector_search import VectorSearch
@@ -111,6 +112,10 @@ class ChatbotStack(Stack):
                 "ANALYTICS_TABLE": tables.name("analytics"),
                 "CONNECTIONS_TABLE": tables.name("connections"),
                 **retention_environment,
+                # The daily token budgets, checked before each model call.
+                "LIMITS_TABLE": tables.name("limits"),
+                "SESSION_TOKENS_PER_DAY": str(settings.session_tokens_per_day),
+                "DEPLOYMENT_TOKENS_PER_DAY": str(settings.deployment_tokens_per_day),
                 "MCP_TRANSPORT": "lambda",
                 "MCP_SERVER_LAMBDA_ARN": mcp.function.function_arn,
                 "TOOLS_SECRET_ARN": tools_key.secret.secret_arn,
@@ -127,6 +132,8 @@ class ChatbotStack(Stack):
             log_retention=log_retention,
             memory_size=1024,
             timeout=ENGINE_TIMEOUT,
+            # Off by default (context engineReservedConcurrency): it caps answers in flight.
+            reserved_concurrency=settings.engine_reserved_concurrency or None,
         )
         # Failed async invocations (retry policy and why: failure_queue) wait in a queue.
         engine_failures = FailedInvocations(self, "EngineFailures", function=engine.function)
@@ -152,6 +159,9 @@ class ChatbotStack(Stack):
                 "ENGINE_FUNCTION_NAME": engine.function.function_name,
                 "SESSION_SECRET_ARN": session_key.secret.secret_arn,
                 "RATE_LIMIT_PER_MINUTE": str(settings.rate_limit_per_minute),
+                "LIMITS_TABLE": tables.name("limits"),
+                "SESSIONS_PER_IP_PER_MINUTE": str(settings.sessions_per_ip_per_minute),
+                "MESSAGES_PER_IP_PER_MINUTE": str(settings.messages_per_ip_per_minute),
                 "ANSWER_TIMEOUT_SECONDS": str(answer_timeout),
             },
             log_retention=log_retention,
@@ -204,7 +214,10 @@ class ChatbotStack(Stack):
             ("GetItem", "PutItem", "UpdateItem", "Query"),
             indexes=("byTime",),
         )
-        tables.grant(websocket.role, "analytics", ("PutItem",))
+        # UpdateItem: refused frames are counted in one event per session, minute and code.
+        tables.grant(websocket.role, "analytics", ("PutItem", "UpdateItem"))
+        # The per-IP counters: one atomic update each.
+        tables.grant(websocket.role, "limits", ("UpdateItem",))
         session_key.grant_read(websocket.role)
         _grant_invoke(websocket.role, engine.function.function_arn)
         api.grant_manage_connections(websocket.role, ("POST",))
@@ -217,6 +230,8 @@ class ChatbotStack(Stack):
         )
         tables.grant(engine.role, "connections", ("Query",), indexes=("bySession",))
         tables.grant(engine.role, "analytics", ("PutItem",))
+        # The token budgets: read before the model is called, added to after.
+        tables.grant(engine.role, "limits", ("GetItem", "UpdateItem"))
         _grant_bedrock(
             engine.role,
             [
@@ -276,6 +291,10 @@ class ChatbotStack(Stack):
         )
         if sign_in:
             sign_in.allow_redirects_to(web.url)
+        # Only the chat page (and the origins the operator adds) may open a connection.
+        websocket.function.add_environment(
+            "ALLOWED_ORIGINS", ",".join([web.url.rstrip("/"), *_origins(settings.allowed_origins)])
+        )
         observability = Observability(
             self,
             "Observability",
@@ -291,6 +310,13 @@ class ChatbotStack(Stack):
             alarm_email=settings.alarm_email,
             dashboard_name=settings.name("dashboard"),
             failure_queues={"engine": engine_failures.queue},
+        )
+        TokenUseAlarm(
+            self,
+            "TokenUseAlarm",
+            model_id=settings.claude_model_id,
+            tokens_per_hour=settings.bedrock_tokens_alarm_per_hour,
+            topic=observability.topic,
         )
         # For analysts (`chatbot analytics` with CHATBOT_ENV=aws): read the analytics table by
         # day and by event type, nothing else. Attach it to their role or group.
@@ -344,6 +370,10 @@ class ChatbotStack(Stack):
         self.functions = {"websocket": websocket, "engine": engine, "mcp": mcp, "cleanup": cleanup}
         if sign_in:
             self.functions["authorizer"] = sign_in.function
+
+
+def _origins(text: str) -> list[str]:
+    return [origin.strip() for origin in text.split(",") if origin.strip()]
 
 
 def _grant_invoke(grantee: iam.IGrantable, function_arn: str) -> None:

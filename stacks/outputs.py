@@ -34,7 +34,7 @@ def operator_outputs(
         ),
         "AlarmTopicArn": (alarm_topic.topic_arn, "Subscribe here to the stack's alarms"),
     }
-    for name in ("sessions", "connections", "conversations", "analytics", "records"):
+    for name in ("sessions", "connections", "conversations", "analytics", "records", "limits"):
         outputs[f"{name.title()}TableName"] = (
             tables.name(name),
             f"The {name} table ({name.upper()}_TABLE)",

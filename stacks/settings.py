@@ -36,6 +36,20 @@ DEFAULTS: dict[str, Any] = {
     # accounts often have 10, where any reservation fails the deploy). Overlapping cleanups
     # are safe without it: each close is conditional.
     "cleanupReservedConcurrency": 0,
+    # Abuse and spend ceilings (README "Configuration"; 0 turns one off): new sessions and
+    # messages per source IP a minute, model tokens per session and per deployment a UTC day.
+    "sessionsPerIpPerMinute": 10,
+    "messagesPerIpPerMinute": 30,
+    "sessionTokensPerDay": 50000,
+    "deploymentTokensPerDay": 2000000,
+    # Page origins (comma-separated) allowed beside the chat page's CloudFront URL, e.g.
+    # http://localhost:8080 to try a local copy of the page against this stage.
+    "allowedOrigins": "",
+    # Alarm (to the alarm topic) when Claude's input + output tokens pass this in an hour.
+    "bedrockTokensAlarmPerHour": 500000,
+    # Concurrency reserved for (and so capping) the engine; 0: none. Needs an account limit
+    # of at least 100 + N, as cleanupReservedConcurrency (a new account has 10).
+    "engineReservedConcurrency": 0,
 }
 
 
@@ -58,6 +72,13 @@ class DeploySettings:
     session_retention_days: int
     analytics_retention_days: int
     cleanup_reserved_concurrency: int
+    sessions_per_ip_per_minute: int
+    messages_per_ip_per_minute: int
+    session_tokens_per_day: int
+    deployment_tokens_per_day: int
+    allowed_origins: str
+    bedrock_tokens_alarm_per_hour: int
+    engine_reserved_concurrency: int
 
     @classmethod
     def from_context(cls, node: Node) -> DeploySettings:
@@ -68,8 +89,18 @@ class DeploySettings:
             default = DEFAULTS[key]
             values[field.name] = default if raw is None else _coerce(key, raw, default)
         settings = cls(**values)
-        if settings.cleanup_reserved_concurrency < 0:
-            raise ValueError("context 'cleanupReservedConcurrency' must be 0 (none) or more")
+        for key in (
+            "cleanupReservedConcurrency",
+            "engineReservedConcurrency",
+            "sessionsPerIpPerMinute",
+            "messagesPerIpPerMinute",
+            "sessionTokensPerDay",
+            "deploymentTokensPerDay",
+        ):
+            if values[_snake(key)] < 0:
+                raise ValueError(f"context '{key}' must be 0 (none) or more")
+        if settings.bedrock_tokens_alarm_per_hour < 1:
+            raise ValueError("context 'bedrockTokensAlarmPerHour' must be 1 or more")
         if not settings.stage.isalnum() or not settings.stage.islower():
             raise ValueError("context 'stage' must be lower-case letters and digits")
         return settings
@@ -82,6 +113,10 @@ class DeploySettings:
     def name(self, suffix: str) -> str:
         """A physical name for this stage: chatbot-<stage>-<suffix>."""
         return f"chatbot-{self.stage}-{suffix}"
+
+
+def _snake(key: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
 
 
 def _camel(name: str) -> str:

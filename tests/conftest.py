@@ -82,7 +82,12 @@ def settings(
     for name in ("CHATBOT_ENV", "CHATBOT_MODEL", "RATE_LIMIT_PER_MINUTE", "CHATBOT_STATE_DIR"):
         monkeypatch.delenv(name, raising=False)
     return Settings(
-        CHATBOT_STATE_DIR=tmp_path / "state", RATE_LIMIT_PER_MINUTE=rate_limit_per_minute
+        CHATBOT_STATE_DIR=tmp_path / "state",
+        RATE_LIMIT_PER_MINUTE=rate_limit_per_minute,
+        # Every test client is 127.0.0.1: the per-IP bounds (tests/e2e/test_abuse.py) would
+        # otherwise stop the tests that open 50 sessions.
+        SESSIONS_PER_IP_PER_MINUTE=1000,
+        MESSAGES_PER_IP_PER_MINUTE=1000,
     )
 
 

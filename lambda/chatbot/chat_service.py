@@ -13,6 +13,7 @@ from chatbot.clock import Clock
 from chatbot.conversations import ConversationStore
 from chatbot.errors import ChatbotError, InternalError, SessionMismatchError, as_chatbot_error
 from chatbot.history_pages import EXTRA_RECORDS, history_frame
+from chatbot.limits import ConnectRequest, RequestLimits
 from chatbot.ports import (
     ConnectionGoneError,
     ConnectionSender,
@@ -45,6 +46,7 @@ logger = Logger(service="chatbot", child=True)
 CONNECT_OK = 200
 CONNECT_UNAUTHORIZED = 401
 CONNECT_FORBIDDEN = 403
+CONNECT_TOO_MANY = 429
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,11 @@ class ChatService:
         max_frame_bytes: int,
         clock: Clock,
         log_user_content: bool = False,
+        limits: RequestLimits | None = None,
     ) -> None:
         self._clock = clock
+        # Per-IP bounds, the Origin allow-list and refusal counters (None: none of them).
+        self._limits = limits
         self._sessions = sessions
         self._conversations = conversations
         self._analytics = analytics
@@ -83,19 +88,33 @@ class ChatService:
     # --- $connect / $disconnect ----------------------------------------------------
 
     def connect(
-        self, connection_id: str, query: Mapping[str, str], *, user_agent: str | None = None
+        self,
+        connection_id: str,
+        query: Mapping[str, str],
+        *,
+        user_agent: str | None = None,
+        request: ConnectRequest | None = None,
     ) -> ConnectResult:
+        request = request or ConnectRequest()
+        refused = self._limits.refuse_connect(request) if self._limits else None
+        if refused is not None:
+            return ConnectResult(refused)
         session_id = query.get("sessionId")
         token = query.get("sessionToken")
         if session_id is None and token is None:
-            session = self._sessions.create_session(user_agent=user_agent)
+            if self._limits and not self._limits.try_new_session(request.source_ip):
+                return ConnectResult(CONNECT_TOO_MANY)
+            session = self._sessions.create_session(
+                user_agent=user_agent, user_sub=request.user_sub
+            )
             self._sessions.bind_connection(connection_id, session.sessionId, resumed=False)
             return ConnectResult(CONNECT_OK, session.sessionId)
         # The token is checked before any lookup, so a guess learns nothing about sessions.
         if session_id is None or not self._tokens.verify(session_id, token):
             return ConnectResult(CONNECT_UNAUTHORIZED)
         existing = self._sessions.get_session(session_id)
-        if existing is None or not existing.isActive:
+        if existing is None or not existing.isActive or existing.userSub != request.user_sub:
+            # Another signed-in user's session (or a session from before sign-in) is theirs.
             return ConnectResult(CONNECT_FORBIDDEN)
         self._sessions.bind_connection(connection_id, session_id, resumed=True)
         return ConnectResult(CONNECT_OK, session_id)
@@ -105,13 +124,15 @@ class ChatService:
 
     # --- frames --------------------------------------------------------------------
 
-    def handle_frame(self, connection_id: str, body: str | bytes | None) -> None:
+    def handle_frame(
+        self, connection_id: str, body: str | bytes | None, *, source_ip: str | None = None
+    ) -> None:
         """Answer one client frame. Never raises: every failure becomes an ``error`` frame."""
         message_id: str | None = None
         try:
             frame = parse_client_frame(body, max_bytes=self._max_frame_bytes)
             message_id = getattr(frame, "messageId", None)
-            self._dispatch(connection_id, frame)
+            self._dispatch(connection_id, frame, source_ip)
         except FrameError as error:
             self._reply_error(connection_id, error, error.message_id)
         except ChatbotError as error:
@@ -131,7 +152,9 @@ class ChatService:
                 )
             self._reply_error(connection_id, as_chatbot_error(error), message_id)
 
-    def _dispatch(self, connection_id: str, frame: AnyClientFrame) -> None:
+    def _dispatch(
+        self, connection_id: str, frame: AnyClientFrame, source_ip: str | None = None
+    ) -> None:
         if isinstance(frame, PingFrame):
             self._post(connection_id, PongFrame())
             return
@@ -151,7 +174,7 @@ class ChatService:
             case SendMessageFrame():
                 if frame.sessionId is not None and frame.sessionId != session.sessionId:
                     raise SessionMismatchError()
-                self._send_message(connection_id, session.sessionId, frame)
+                self._send_message(connection_id, session.sessionId, frame, source_ip)
             case GetHistoryFrame():
                 records = self._conversations.history(
                     session.sessionId, limit=frame.limit + EXTRA_RECORDS, before=frame.before
@@ -170,9 +193,17 @@ class ChatService:
                 )
                 self._post(connection_id, self._ack(frame.messageId, session.sessionId))
 
-    def _send_message(self, connection_id: str, session_id: str, frame: SendMessageFrame) -> None:
+    def _send_message(
+        self,
+        connection_id: str,
+        session_id: str,
+        frame: SendMessageFrame,
+        source_ip: str | None = None,
+    ) -> None:
         existing = self._conversations.get(session_id, frame.messageId, "user")
         if existing is None:
+            if self._limits is not None:
+                self._limits.admit_message(source_ip)
             self._sessions.admit_message(session_id)
             existing, created = self._conversations.add_user_message(
                 session_id, frame.messageId, frame.content
@@ -253,10 +284,15 @@ class ChatService:
     def _record_refusal(self, connection_id: str, error: ChatbotError) -> None:
         """An ``error`` analytics event for a refused frame, so that analysts see invalid
         frames, oversized messages and rate limiting beside the engine's failures. A frame
-        from a connection with no session (it never connected) has nobody to count it for."""
+        from a connection with no session (it never connected) has nobody to count it for.
+        With limits, one event per session, minute and code, counting them: a flood of bad
+        frames adds no rows."""
         try:
             session_id = self._sessions.connection(connection_id).sessionId
         except ChatbotError:
+            return
+        if self._limits is not None:
+            self._limits.count_refusal(error.code.value, session_id)
             return
         self._analytics.record("error", session_id, {"code": error.code.value, "stage": "frame"})
 

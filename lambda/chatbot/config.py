@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     conversations_table: str = Field("chatbot-conversations", alias="CONVERSATIONS_TABLE")
     analytics_table: str = Field("chatbot-analytics", alias="ANALYTICS_TABLE")
     records_table: str = Field("chatbot-records", alias="RECORDS_TABLE")
+    limits_table: str = Field("chatbot-limits", alias="LIMITS_TABLE")
 
     opensearch_endpoint: str | None = Field(None, alias="OPENSEARCH_ENDPOINT")
     opensearch_index: str = Field("documents", alias="OPENSEARCH_INDEX")
@@ -134,6 +135,19 @@ class Settings(BaseSettings):
 
     # Per-session limit on messages a minute; RATE_LIMITED past it.
     rate_limit_per_minute: int = Field(30, ge=1, alias="RATE_LIMIT_PER_MINUTE")
+    # Abuse and spend ceilings (chatbot.limits, chatbot.engine.budget); 0 turns one off.
+    # New sessions and messages a minute from one source IP (RATE_LIMITED past them; a
+    # refused handshake gets HTTP 429).
+    sessions_per_ip_per_minute: int = Field(10, ge=0, alias="SESSIONS_PER_IP_PER_MINUTE")
+    messages_per_ip_per_minute: int = Field(30, ge=0, alias="MESSAGES_PER_IP_PER_MINUTE")
+    # Model tokens (input + output) a session, and the whole deployment, may use a UTC day
+    # (QUOTA_EXCEEDED past them, checked before each model call).
+    session_tokens_per_day: int = Field(50_000, ge=0, alias="SESSION_TOKENS_PER_DAY")
+    deployment_tokens_per_day: int = Field(2_000_000, ge=0, alias="DEPLOYMENT_TOKENS_PER_DAY")
+    # Origins (comma-separated) whose pages may open a connection; "*" allows any. Unset:
+    # the page the local gateway serves (http://127.0.0.1:<port>, http://localhost:<port>);
+    # the CDK stack sets the CloudFront URL. A handshake with no Origin is allowed.
+    allowed_origins: str | None = Field(None, alias="ALLOWED_ORIGINS")
     # How the RAG path searches: "vector" (the default: best in `chatbot eval retrieval`,
     # bench/results/retrieval-eval.md), "hybrid" (reciprocal rank fusion) or "keyword".
     rag_search_mode: Literal["vector", "keyword", "hybrid"] = Field(
@@ -191,6 +205,7 @@ class Settings(BaseSettings):
             "conversations": self.conversations_table,
             "analytics": self.analytics_table,
             "records": self.records_table,
+            "limits": self.limits_table,
         }
 
 

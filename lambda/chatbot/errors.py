@@ -12,6 +12,7 @@ class ErrorCode(StrEnum):
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND"
     SESSION_MISMATCH = "SESSION_MISMATCH"
     RATE_LIMITED = "RATE_LIMITED"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
     MODEL_UNAVAILABLE = "MODEL_UNAVAILABLE"
     MCP_TOOL_ERROR = "MCP_TOOL_ERROR"
     INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -70,6 +71,15 @@ class RateLimitedError(ChatbotError):
     code = ErrorCode.RATE_LIMITED
     retryable = True
     default_message = "You are sending messages too quickly. Please wait a moment."
+
+
+class QuotaExceededError(ChatbotError):
+    """A spending or usage ceiling is reached: not retryable until the window its message
+    names has passed (PROTOCOL.md)."""
+
+    code = ErrorCode.QUOTA_EXCEEDED
+    retryable = False
+    default_message = "The daily usage limit is reached. Please try again tomorrow."
 
 
 class ModelUnavailableError(ChatbotError):

@@ -43,6 +43,8 @@ class Session(Record):
     closedAt: str | None = None
     closedReason: str | None = None
     userAgent: str | None = None
+    # The signed-in user (the ID token's ``sub``) the session belongs to, when sign-in is on.
+    userSub: str | None = None
     # Rate limiting: messages counted in the current one-minute window.
     rateWindow: int | None = None
     rateCount: int | None = None

@@ -13,6 +13,8 @@ from chatbot.chat_service import ChatService
 from chatbot.clock import Clock, SystemClock
 from chatbot.config import Environment, Settings
 from chatbot.conversations import AnswerLease, ConversationStore
+from chatbot.engine.budget import BudgetPolicy, TokenBudget
+from chatbot.limits import LimitsPolicy, RequestLimits
 from chatbot.ports import ConnectionSender, EngineInvoker
 from chatbot.sessions import SessionManager, SessionPolicy
 from chatbot.tables import Tables
@@ -30,6 +32,9 @@ class Runtime:
     sessions: SessionManager
     conversations: ConversationStore
     load_secret: Callable[[], bytes]
+    # The abuse and spend ceilings (per source IP, Origin, refused frames; token budgets).
+    limits: RequestLimits
+    budget: TokenBudget
 
     @cached_property
     def tokens(self) -> SessionTokens:
@@ -76,6 +81,25 @@ def build_runtime(
             ),
         ),
         load_secret=load_secret,
+        limits=RequestLimits(
+            tables.limits,
+            tables.analytics,
+            LimitsPolicy(
+                sessions_per_ip_per_minute=settings.sessions_per_ip_per_minute,
+                messages_per_ip_per_minute=settings.messages_per_ip_per_minute,
+                allowed_origins=LimitsPolicy.parse_origins(settings.allowed_origins),
+            ),
+            analytics_retention=timedelta(days=settings.analytics_retention_days),
+            clock=clock,
+        ),
+        budget=TokenBudget(
+            tables.limits,
+            BudgetPolicy(
+                session_tokens_per_day=settings.session_tokens_per_day,
+                deployment_tokens_per_day=settings.deployment_tokens_per_day,
+            ),
+            clock=clock,
+        ),
     )
 
 
@@ -92,6 +116,7 @@ def build_chat_service(
         max_frame_bytes=runtime.settings.max_frame_bytes,
         clock=runtime.clock,
         log_user_content=runtime.settings.log_user_content,
+        limits=runtime.limits,
     )
 
 

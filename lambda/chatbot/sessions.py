@@ -90,7 +90,10 @@ class SessionManager:
         # if cleanup never ran. Cleanup resets it when it closes the session.
         return int((moment + self._policy.timeout + self._policy.retention).timestamp())
 
-    def create_session(self, *, user_agent: str | None = None) -> Session:
+    def create_session(
+        self, *, user_agent: str | None = None, user_sub: str | None = None
+    ) -> Session:
+        """A new active session, owned by ``user_sub`` (the signed-in user) if given."""
         now = self._clock.now()
         session = Session(
             sessionId=str(uuid.uuid4()),
@@ -98,6 +101,7 @@ class SessionManager:
             lastActivity=iso(now),
             activityStatus="active",
             userAgent=user_agent[:256] if user_agent else None,
+            userSub=user_sub,
             ttl=self._expiry(now),
         )
         self._sessions.put(session.to_item(), condition=NotExists(SESSIONS.partition_key))

@@ -110,7 +110,18 @@ RECORDS = TableSpec(
     ttl_attribute=None,
 )
 
-ALL_TABLES: tuple[TableSpec, ...] = (SESSIONS, CONNECTIONS, CONVERSATIONS, ANALYTICS, RECORDS)
+# Usage counters (chatbot.limits, chatbot.engine.budget): one item per counter and window,
+# incremented atomically (``update`` with ``increment``) and gone by TTL when the window ends.
+LIMITS = TableSpec(name="limits", partition_key="counterId")
+
+ALL_TABLES: tuple[TableSpec, ...] = (
+    SESSIONS,
+    CONNECTIONS,
+    CONVERSATIONS,
+    ANALYTICS,
+    RECORDS,
+    LIMITS,
+)
 
 
 # --- conditions -------------------------------------------------------------------------
@@ -266,3 +277,4 @@ class Tables:
     connections: Table
     conversations: Table
     analytics: Table
+    limits: Table

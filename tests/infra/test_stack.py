@@ -148,6 +148,10 @@ def test_functions_run_the_newest_python_on_arm64_with_their_own_log_group(
                 "ENGINE_FUNCTION_NAME",
                 "SESSION_SECRET_ARN",
                 "RATE_LIMIT_PER_MINUTE",
+                "LIMITS_TABLE",
+                "SESSIONS_PER_IP_PER_MINUTE",
+                "MESSAGES_PER_IP_PER_MINUTE",
+                "ALLOWED_ORIGINS",
                 "ANSWER_TIMEOUT_SECONDS",
                 "WEBSOCKET_API_ENDPOINT",
                 *RETENTION,
@@ -162,6 +166,9 @@ def test_functions_run_the_newest_python_on_arm64_with_their_own_log_group(
                 "CONVERSATIONS_TABLE",
                 "ANALYTICS_TABLE",
                 "CONNECTIONS_TABLE",
+                "LIMITS_TABLE",
+                "SESSION_TOKENS_PER_DAY",
+                "DEPLOYMENT_TOKENS_PER_DAY",
                 "MCP_TRANSPORT",
                 "MCP_SERVER_LAMBDA_ARN",
                 "TOOLS_SECRET_ARN",
@@ -272,7 +279,9 @@ def test_the_websocket_handler_touches_exactly_its_tables(synthesized: Synthesiz
         f"{t['connections']}.Arn": {"GetItem", "PutItem", "DeleteItem"},
         f"{t['conversations']}.Arn": {"GetItem", "PutItem", "UpdateItem", "Query"},
         f"{t['conversations']}.Arn/index/byTime": {"GetItem", "PutItem", "UpdateItem", "Query"},
-        f"{t['analytics']}.Arn": {"PutItem"},
+        # UpdateItem: refused frames counted in one event per session, minute and code.
+        f"{t['analytics']}.Arn": {"PutItem", "UpdateItem"},
+        f"{t['limits']}.Arn": {"UpdateItem"},
     }
 
 
@@ -284,6 +293,7 @@ def test_the_engine_touches_exactly_its_tables(synthesized: Synthesized) -> None
         f"{t['connections']}.Arn": {"Query"},
         f"{t['connections']}.Arn/index/bySession": {"Query"},
         f"{t['analytics']}.Arn": {"PutItem"},
+        f"{t['limits']}.Arn": {"GetItem", "UpdateItem"},
     }
 
 

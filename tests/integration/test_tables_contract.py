@@ -67,6 +67,8 @@ class Backend:
     clock: EpochClock
     # Whether the backend physically holds an item, expired or not.
     holds: Callable[[TableSpec, Mapping[str, str]], bool]
+    # A second, independent handle on the same tables (another process's, as it were).
+    other: Tables
 
 
 def _sqlite_backend(tmp_path: Path) -> Iterator[Backend]:
@@ -80,7 +82,9 @@ def _sqlite_backend(tmp_path: Path) -> Iterator[Backend]:
         sql = f'SELECT 1 FROM "t_{spec.name}" WHERE pk = ? AND sk = ?'
         return raw.execute(sql, (key[spec.partition_key], sort)).fetchone() is not None
 
-    yield Backend("sqlite", adapter.tables(), clock, holds)
+    second = SQLiteTables(path, clock=clock)
+    yield Backend("sqlite", adapter.tables(), clock, holds, second.tables())
+    second.close()
     raw.close()
     adapter.close()
 
@@ -96,7 +100,8 @@ def _dynamodb_backend(client: DynamoDBClient, prefix: str) -> Iterator[Backend]:
         wire_key = {name: {"S": value} for name, value in spec.key_of(key).items()}
         return "Item" in client.get_item(TableName=names[spec.name], Key=wire_key)
 
-    yield Backend("dynamodb", adapter.tables(), clock, holds)
+    other = DynamoDBTables(client, names, clock=clock)
+    yield Backend("dynamodb", adapter.tables(), clock, holds, other.tables())
 
 
 _table_generation = itertools.count()
@@ -862,3 +867,31 @@ def test_a_large_integral_float_is_stored_as_the_decimal_it_stands_for(sessions:
     stored = sessions.get({"sessionId": "big"})
     assert stored is not None
     assert stored["value"] == 3402823466 * 10**29
+
+
+def test_counter_increments_from_two_handles_at_once_lose_none(backend: Backend) -> None:
+    """The limits' counters (chatbot.limits, chatbot.engine.budget): ``update`` with
+    ``increment`` is atomic, whichever handle and thread writes."""
+    handles = (backend.tables.limits, backend.other.limits)
+    writers, each = 8, 25
+    start = threading.Barrier(writers)
+
+    def write(writer: int) -> None:
+        start.wait()
+        for _ in range(each):
+            handles[writer % 2].update(
+                {"counterId": "ip#message#203.0.113.7#1"},
+                increment={"count": 1},
+                set_values={"ttl": int(backend.clock.epoch) + 120},
+            )
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    item = backend.other.limits.get({"counterId": "ip#message#203.0.113.7#1"})
+    assert item is not None and item["count"] == writers * each
+    backend.clock.epoch += 120
+    assert backend.tables.limits.get({"counterId": "ip#message#203.0.113.7#1"}) is None

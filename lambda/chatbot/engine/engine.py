@@ -18,6 +18,7 @@ from chatbot.analytics import AnalyticsRecorder
 from chatbot.clock import Clock
 from chatbot.conversations import ConversationStore
 from chatbot.documents import DocumentSearch
+from chatbot.engine.budget import TokenBudget
 from chatbot.engine.clarify import CLARIFYING_QUESTION, is_unclear
 from chatbot.engine.context import Context, Turn, fit_to_budget
 from chatbot.engine.lease import AnswerLeaseKeeper, LeaseLostError
@@ -128,9 +129,12 @@ class ChatbotEngine:
         connections_of: Callable[[str], list[str]] | None = None,
         documents: DocumentSearch | None = None,
         router: QueryRouter | None = None,
+        budget: TokenBudget | None = None,
         clock: Clock,
     ) -> None:
         self._clock = clock
+        # The daily token budgets, checked before the model is called (None: unbounded).
+        self._budget = budget
         self._conversations = conversations
         self._analytics = analytics
         self._sender = sender
@@ -319,9 +323,13 @@ class ChatbotEngine:
             prompt = (
                 grounded_prompt(user_message.content, chunks) if chunks else user_message.content
             )
+            if self._budget is not None:
+                self._budget.check(request.sessionId)
             usage, final_text = await self._run_agent(
                 request, query_type, prompt, context, stream, tool_usage, lease, deadline
             )
+            if self._budget is not None:
+                self._budget.charge(request.sessionId, request.messageId, usage)
         if not stream.text and final_text:
             stream.push(final_text)
         stream.close()

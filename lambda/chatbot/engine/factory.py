@@ -72,5 +72,6 @@ def build_engine(
         connections_of=runtime.sessions.connections_of,
         documents=document_search(runtime.settings, runtime.clock),
         router=query_router(runtime.settings, model_for) if router == "configured" else router,
+        budget=runtime.budget,
         clock=runtime.clock,
     )

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chatbot.chat_service import ChatService
 from chatbot.config import load_settings
+from chatbot.limits import ConnectRequest
 from chatbot.redaction import RedactingFormatter
 
 logger = Logger(service="chatbot", logger_formatter=RedactingFormatter())
@@ -38,6 +39,12 @@ def _route(ws_event: APIGatewayWebSocketEvent, service: ChatService) -> dict[str
             connection_id,
             ws_event.query_string_parameters or {},
             user_agent=headers.get("user-agent"),
+            request=ConnectRequest(
+                source_ip=_source_ip(ws_event),
+                origin=headers.get("origin"),
+                host=headers.get("host"),
+                user_sub=_user_sub(ws_event),
+            ),
         )
         return {"statusCode": result.status_code}
     if context.event_type == "DISCONNECT":
@@ -47,8 +54,21 @@ def _route(ws_event: APIGatewayWebSocketEvent, service: ChatService) -> dict[str
     if ws_event.is_base64_encoded and body:
         # A binary frame: let the protocol parser decide whether it is UTF-8 JSON.
         body = base64.b64decode(body)
-    service.handle_frame(connection_id, body)
+    service.handle_frame(connection_id, body, source_ip=_source_ip(ws_event))
     return {"statusCode": 200}
+
+
+def _source_ip(ws_event: APIGatewayWebSocketEvent) -> str | None:
+    identity = ws_event.raw_event.get("requestContext", {}).get("identity") or {}
+    source_ip = identity.get("sourceIp")
+    return source_ip if isinstance(source_ip, str) and source_ip else None
+
+
+def _user_sub(ws_event: APIGatewayWebSocketEvent) -> str | None:
+    """The signed-in user's ``sub``, from the context the $connect authorizer returned."""
+    authorizer = ws_event.raw_event.get("requestContext", {}).get("authorizer") or {}
+    sub = authorizer.get("sub") if isinstance(authorizer, dict) else None
+    return sub if isinstance(sub, str) and sub else None
 
 
 @lru_cache(maxsize=1)

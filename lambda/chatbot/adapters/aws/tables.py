@@ -20,6 +20,7 @@ from chatbot.tables import (
     ANALYTICS,
     CONNECTIONS,
     CONVERSATIONS,
+    LIMITS,
     SESSIONS,
     Condition,
     ConditionFailedError,
@@ -69,6 +70,7 @@ class DynamoDBTables:
             connections=self.table(CONNECTIONS),
             conversations=self.table(CONVERSATIONS),
             analytics=self.table(ANALYTICS),
+            limits=self.table(LIMITS),
         )
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from chatbot.tables import (
     ANALYTICS,
     CONNECTIONS,
     CONVERSATIONS,
+    LIMITS,
     SESSIONS,
     Condition,
     ConditionFailedError,
@@ -70,6 +71,7 @@ class SQLiteTables:
             connections=self.table(CONNECTIONS),
             conversations=self.table(CONVERSATIONS),
             analytics=self.table(ANALYTICS),
+            limits=self.table(LIMITS),
         )
 
     def purge_expired(self) -> int:

@@ -1,0 +1,202 @@
+"""Abuse ceilings at the front door: new sessions and messages per source IP per minute, the
+allow-list of page ``Origin``s, and refused frames counted in one analytics event per
+session, minute and code rather than one row each.
+
+The per-IP counters are items of the limits table, one per (kind, source, minute), each
+incremented atomically by one ``update`` (DynamoDB's ``ADD``; a SQLite write transaction) and
+removed by TTL once its minute is over. Past its bound the caller gets ``RateLimitedError``:
+the client then sees ``RATE_LIMITED`` (a frame) or HTTP 429 (a handshake).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+from urllib.parse import urlsplit
+
+from aws_lambda_powertools import Logger
+
+from chatbot.clock import Clock
+from chatbot.errors import RateLimitedError
+from chatbot.records import iso
+from chatbot.tables import Table
+
+logger = Logger(service="chatbot", child=True)
+
+WINDOW_SECONDS = 60
+ANY_ORIGIN = "*"
+
+Kind = Literal["session", "message"]
+FORBIDDEN = 403
+
+
+@dataclass(frozen=True)
+class ConnectRequest:
+    """What a handshake says about its client, from the ``$connect`` event."""
+
+    # requestContext.identity.sourceIp
+    source_ip: str | None = None
+    # The Origin and Host headers.
+    origin: str | None = None
+    host: str | None = None
+    # The signed-in user (requestContext.authorizer.sub), when sign-in is on.
+    user_sub: str | None = None
+
+
+@dataclass(frozen=True)
+class LimitsPolicy:
+    """The front door's bounds; 0 turns a per-IP bound off."""
+
+    sessions_per_ip_per_minute: int = 10
+    messages_per_ip_per_minute: int = 30
+    # Exact origins (scheme://host[:port]) that may open a connection; "*" allows any. Empty:
+    # the loopback page at the port the client connected to (the local gateway's own page).
+    allowed_origins: tuple[str, ...] = ()
+
+    @classmethod
+    def parse_origins(cls, text: str | None) -> tuple[str, ...]:
+        """A comma-separated ALLOWED_ORIGINS value as normalised origins."""
+        if text is None:
+            return ()
+        return tuple(_normal(part) for part in text.split(",") if part.strip())
+
+
+class RequestLimits:
+    """Counts requests by source and decides whether a page's origin may connect."""
+
+    def __init__(
+        self,
+        limits: Table,
+        analytics: Table,
+        policy: LimitsPolicy,
+        *,
+        analytics_retention: timedelta,
+        clock: Clock,
+    ) -> None:
+        self._limits = limits
+        self._analytics = analytics
+        self._policy = policy
+        self._retention = analytics_retention
+        self._clock = clock
+
+    @property
+    def policy(self) -> LimitsPolicy:
+        return self._policy
+
+    # --- the handshake -------------------------------------------------------------------
+
+    def refuse_connect(self, request: ConnectRequest) -> int | None:
+        """The HTTP status refusing this handshake (403: an Origin not allowed), or None."""
+        if not self.origin_allowed(request.origin, request.host):
+            logger.info("handshake from an origin not allowed")
+            return FORBIDDEN
+        return None
+
+    def try_new_session(self, source_ip: str | None) -> bool:
+        """Count a new session from ``source_ip``; False past the bound (the caller: 429)."""
+        try:
+            self.admit_session(source_ip)
+        except RateLimitedError:
+            logger.info("new sessions from one source over the limit")
+            return False
+        return True
+
+    # --- per source IP ---------------------------------------------------------------
+
+    def admit_session(self, source_ip: str | None) -> None:
+        """Count one new session from ``source_ip``; RateLimitedError past the bound."""
+        self._count("session", source_ip, self._policy.sessions_per_ip_per_minute)
+
+    def admit_message(self, source_ip: str | None) -> None:
+        """Count one new message from ``source_ip``; RateLimitedError past the bound."""
+        self._count("message", source_ip, self._policy.messages_per_ip_per_minute)
+
+    def _count(self, kind: Kind, source_ip: str | None, limit: int) -> None:
+        # Every API Gateway event carries its source; only direct callers (tests, tools)
+        # may have none, and have nothing to count it against.
+        if limit == 0 or not source_ip:
+            return
+        window = int(self._clock.time() // WINDOW_SECONDS)
+        item = self._limits.update(
+            {"counterId": f"ip#{kind}#{source_key(source_ip)}#{window}"},
+            increment={"count": 1},
+            # Kept one window past its own, then gone: nothing to clean up.
+            set_values={"ttl": (window + 2) * WINDOW_SECONDS},
+        )
+        if int(item["count"]) > limit:
+            raise RateLimitedError(f"{kind}s per minute from one source over {limit}")
+
+    # --- Origin ------------------------------------------------------------------------
+
+    def origin_allowed(self, origin: str | None, host: str | None) -> bool:
+        """Whether a handshake with this ``Origin`` header may connect.
+
+        A handshake without ``Origin`` is allowed: browsers always send it on a WebSocket
+        handshake (and a script cannot remove it), so its absence means a terminal client
+        (``websockets``, ``wscat``, ``chatbot`` itself), which could send any Origin it liked.
+        The allow-list stops other sites' pages from using a visitor's browser against this
+        endpoint; clients outside browsers are bounded by the per-IP limits instead.
+        """
+        if not origin:
+            return True
+        allowed = self._policy.allowed_origins or _loopback_origins(host)
+        return ANY_ORIGIN in allowed or _normal(origin) in allowed
+
+    # --- refused frames ------------------------------------------------------------------
+
+    def count_refusal(self, code: str, session_id: str) -> None:
+        """Count a refused frame in the session's ``error`` analytics event for this code and
+        minute (its ``count``), instead of one event per frame: 5,000 bad frames in a minute
+        are one row. Never raises."""
+        now = self._clock.now()
+        minute = now.replace(second=0, microsecond=0)
+        stamp = iso(minute)
+        try:
+            self._analytics.update(
+                {"date": stamp[:10], "eventId": f"{stamp}#refused#{session_id}#{code}"},
+                set_values={
+                    "eventType": "error",
+                    "sessionId": session_id,
+                    "timestamp": stamp,
+                    "details": {"code": code, "stage": "frame"},
+                    "ttl": int((now + self._retention).timestamp()),
+                },
+                increment={"count": 1},
+            )
+        except Exception:
+            logger.exception("refusal not counted", extra={"code": code})
+
+
+def source_key(source_ip: str) -> str:
+    """The counter's name for a source: the address, or its /64 for IPv6 (one host commonly
+    holds a whole /64, so counting single addresses would not bound it)."""
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return source_ip[:64]
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _loopback_origins(host: str | None) -> tuple[str, ...]:
+    """The local gateway's own page, at the port the client connected to."""
+    port = _port(host)
+    if port is None:
+        return ()
+    return tuple(f"http://{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]"))
+
+
+def _port(host: str | None) -> int | None:
+    if not host:
+        return None
+    try:
+        return urlsplit(f"//{host}").port
+    except ValueError:
+        return None
+
+
+def _normal(origin: str) -> str:
+    return origin.strip().rstrip("/").lower()
