@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import datetime
+from itertools import accumulate
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -120,11 +121,43 @@ class FrameError(ChatbotError):
         self.fields = fields
 
 
+# No frame of the protocol nests deeper than 2 (an object holding an object); 32 leaves room
+# for any extension while staying far below what json.loads can recurse into (Python's
+# recursion limit, 1,000) and keeping validation of a frame cheap.
+MAX_NESTING_DEPTH = 32
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_STRING = re.compile(rb'"[^"]*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def nested_too_deep(raw: bytes, limit: int = MAX_NESTING_DEPTH) -> bool:
+    """Whether the JSON text nests arrays and objects deeper than ``limit``, before parsing.
+
+    Counts ``[`` and ``{`` outside strings (escapes dropped first, so every ``"`` left is a
+    delimiter). Linear in the frame, with no backtracking; frames with few brackets return
+    at once. Text after the first value cannot mislead it: json.loads parses one value."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    brackets = _STRING.sub(b"", _ESCAPE.sub(b"", raw)).translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0) > limit
+
+
 def parse_client_frame(body: str | bytes | None, *, max_bytes: int) -> AnyClientFrame:
     """Parse and validate one client frame, or raise FrameError with the protocol code."""
     raw = body.encode() if isinstance(body, str) else (body or b"")
     if len(raw) > max_bytes:
         raise FrameError(MessageTooLargeError(f"frame of {len(raw)} bytes"), None)
+    if nested_too_deep(raw):
+        raise FrameError(
+            InvalidMessageError(
+                "frame nested too deep",
+                public_message=(
+                    f"Frames may nest arrays and objects at most {MAX_NESTING_DEPTH} levels deep."
+                ),
+            ),
+            None,
+        )
     try:
         data = json.loads(raw) if raw else None
     except (ValueError, UnicodeDecodeError) as error:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from chatbot.protocol import ACTIONS
+from chatbot.protocol import ACTIONS, nested_too_deep
 
 STAGE = "local"
 API_ID = "local"
@@ -22,7 +22,12 @@ def new_connection_id() -> str:
 
 
 def select_route(body: str | bytes) -> str:
-    """API Gateway's ``$request.body.action`` selection: a known action, else $default."""
+    """API Gateway's ``$request.body.action`` selection: a known action, else $default.
+
+    A frame nested too deep goes to $default unparsed, where the handler refuses it."""
+    raw = body.encode() if isinstance(body, str) else body
+    if nested_too_deep(raw):
+        return "$default"
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from chatbot.adapters.local import events
 from chatbot.adapters.local.tables import SQLiteTable
@@ -53,6 +54,13 @@ logger = Logger(service="chatbot", child=True)
 # keeps its connection; only frames past this hard cap close the socket (code 1009).
 HARD_FRAME_CAP = 1024 * 1024
 POST_TIMEOUT_SECONDS = 10
+# Each connection's frames wait in its own queue for its own writer task, so a client that
+# does not read holds no worker thread: past this many bytes queued, or a frame the socket
+# has not taken within the send timeout, the client is dropped and posts to it are "gone".
+SEND_QUEUE_BYTES = 1024 * 1024
+SEND_TIMEOUT_SECONDS = 10.0
+# $connect and $disconnect run on their own threads, so handshakes never queue behind frames.
+LIFECYCLE_WORKERS = 8
 # Most of a worker thread one cleanup tick may hold; the rest waits for the next tick.
 LOCAL_CLEANUP_BUDGET_SECONDS = 10.0
 # Expired rows are invisible at once but stay in the SQLite file until purged.
@@ -73,6 +81,10 @@ class _Client:
     connection: ServerConnection
     connected_at_ms: int
     source_ip: str
+    # Frames (or None: close the connection) waiting for the writer; their UTF-8 bytes.
+    outbox: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+    queued_bytes: int = 0
+    dropped: bool = False
 
 
 class LocalGateway:
@@ -87,6 +99,9 @@ class LocalGateway:
         port: int = 8080,
         web_dir: Path | None = None,
         workers: int = 64,
+        lifecycle_workers: int = LIFECYCLE_WORKERS,
+        send_queue_bytes: int = SEND_QUEUE_BYTES,
+        send_timeout_seconds: float = SEND_TIMEOUT_SECONDS,
         cleanup_interval_seconds: float | None = 60.0,
         cleanup: Callable[[ConnectionSender], CleanupReport] | None = None,
         runtime: Runtime | None = None,
@@ -101,6 +116,11 @@ class LocalGateway:
         self._clock = clock
         self._web_dir = web_dir.resolve() if web_dir else None
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lambda")
+        self._lifecycle_pool = ThreadPoolExecutor(
+            max_workers=lifecycle_workers, thread_name_prefix="lambda-connect"
+        )
+        self.send_queue_bytes = send_queue_bytes
+        self.send_timeout_seconds = send_timeout_seconds
         self._clients: dict[str, _Client] = {}
         self._handshakes: dict[object, tuple[str, int, str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -153,6 +173,7 @@ class LocalGateway:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._lifecycle_pool.shutdown(wait=True, cancel_futures=True)
 
     # --- HTTP and the WebSocket handshake ($connect) -------------------------------
 
@@ -178,13 +199,31 @@ class LocalGateway:
             connected_at_ms=connected_at_ms,
             request_time_ms=connected_at_ms,
         )
-        result = await self._run_in_worker(websocket_handler.handle_event, event, self.service)
+        result = await self._run_in_worker(
+            websocket_handler.handle_event, event, self.service, pool=self._lifecycle_pool
+        )
         status = int(result.get("statusCode", 500))
         self._log("$connect", connection_id, status, started)
         if status != 200:
             return connection.respond(HTTPStatus(status), f"{HTTPStatus(status).phrase}\n")
         self._handshakes[connection] = (connection_id, connected_at_ms, source_ip)
+        self._spawn(self._release_if_never_opened(connection))
         return None
+
+    async def _release_if_never_opened(self, connection: ServerConnection) -> None:
+        """$disconnect for a handshake that ran $connect but never reached the 101.
+
+        websockets calls the connection handler (``_serve_connection``) only once the
+        connection is OPEN; a handshake reset or timed out after ``process_request`` is
+        aborted with no callback. So each accepted handshake has this watcher: when the
+        socket closes, a handshake still in the map was never served, and its binding goes.
+        ``_serve_connection`` pops its entry before its first await, so the two never race."""
+        await connection.wait_closed()
+        pending = self._handshakes.pop(connection, None)
+        if pending is None:
+            return
+        connection_id, connected_at_ms, source_ip = pending
+        await self._disconnect(connection, connection_id, connected_at_ms, source_ip, "")
 
     def _static(self, raw_path: str) -> Response:
         path = urlsplit(raw_path).path
@@ -201,7 +240,9 @@ class LocalGateway:
 
     async def _serve_connection(self, connection: ServerConnection) -> None:
         connection_id, connected_at_ms, source_ip = self._handshakes.pop(connection)
-        self._clients[connection_id] = _Client(connection, connected_at_ms, source_ip)
+        client = _Client(connection, connected_at_ms, source_ip)
+        self._clients[connection_id] = client
+        writer = asyncio.ensure_future(self._write(connection_id, client))
         domain = connection.request.headers.get("Host", self.host) if connection.request else ""
         try:
             async for message in connection:
@@ -227,24 +268,72 @@ class LocalGateway:
             pass
         finally:
             self._clients.pop(connection_id, None)
-            started = time.perf_counter()
-            close_code = connection.close_code or 1006
-            event = events.disconnect_event(
-                connection_id,
-                domain_name=domain,
-                source_ip=source_ip,
-                connected_at_ms=connected_at_ms,
-                request_time_ms=self._now_ms(),
-                status_code=close_code,
-                reason=connection.close_reason or "",
-            )
-            await self._run_in_worker(websocket_handler.handle_event, event, self.service)
-            self._log("$disconnect", connection_id, 200, started)
+            writer.cancel()
+            await self._disconnect(connection, connection_id, connected_at_ms, source_ip, domain)
+
+    async def _disconnect(
+        self,
+        connection: ServerConnection,
+        connection_id: str,
+        connected_at_ms: int,
+        source_ip: str,
+        domain: str,
+    ) -> None:
+        started = time.perf_counter()
+        event = events.disconnect_event(
+            connection_id,
+            domain_name=domain,
+            source_ip=source_ip,
+            connected_at_ms=connected_at_ms,
+            request_time_ms=self._now_ms(),
+            status_code=connection.close_code or 1006,
+            reason=connection.close_reason or "",
+        )
+        await self._run_in_worker(
+            websocket_handler.handle_event, event, self.service, pool=self._lifecycle_pool
+        )
+        self._log("$disconnect", connection_id, 200, started)
+
+    async def _write(self, connection_id: str, client: _Client) -> None:
+        """The connection's writer: its frames in order, each taken within the send timeout."""
+        connection = client.connection
+        while True:
+            data = await client.outbox.get()
+            if data is None:
+                try:
+                    async with asyncio.timeout(self.send_timeout_seconds):
+                        await connection.close(1000, "session closed")
+                except TimeoutError:
+                    connection.transport.abort()
+                return
+            client.queued_bytes -= len(data.encode())
+            try:
+                async with asyncio.timeout(self.send_timeout_seconds):
+                    await connection.send(data)
+            except TimeoutError:
+                self._drop(connection_id, client, "send timed out")
+                return
+            except ConnectionClosed:
+                return
+
+    def _drop(self, connection_id: str, client: _Client, why: str) -> None:
+        """Close a client that does not read: at once, with no closing handshake to wait on."""
+        if client.dropped:
+            return
+        client.dropped = True
+        self._clients.pop(connection_id, None)
+        logger.warning(
+            "client dropped: not reading", extra={"connectionId": connection_id, "why": why}
+        )
+        client.connection.transport.abort()
 
     # --- the connection sender (@connections) ----------------------------------------
 
     def post(self, connection_id: str, data: str) -> None:
-        """Send a frame from a worker thread; blocks until the socket took it."""
+        """Queue a frame for the client from a worker thread; never waits on its socket.
+
+        Like PostToConnection, success means the gateway took the frame. A client whose queue
+        is full is dropped, and this post and every later one raise ConnectionGoneError."""
         client = self._clients.get(connection_id)
         if client is None or self._loop is None:
             raise ConnectionGoneError(connection_id)
@@ -257,24 +346,34 @@ class LocalGateway:
             )
             raise FrameTooLargeError(size, self.max_outgoing_frame_bytes)
         self.largest_frame_bytes = max(self.largest_frame_bytes, size)
-        future = asyncio.run_coroutine_threadsafe(client.connection.send(data), self._loop)
+        future = asyncio.run_coroutine_threadsafe(
+            self._enqueue(connection_id, client, data, size), self._loop
+        )
         try:
-            future.result(timeout=POST_TIMEOUT_SECONDS)
-        except (ConnectionClosed, FutureTimeout):
+            # Only the event loop's turn is waited for: _enqueue never awaits the socket.
+            taken = future.result(timeout=POST_TIMEOUT_SECONDS)
+        except FutureTimeout:
             future.cancel()
-            raise ConnectionGoneError(connection_id) from None
+            taken = False
+        if not taken:
+            raise ConnectionGoneError(connection_id)
+
+    async def _enqueue(self, connection_id: str, client: _Client, data: str, size: int) -> bool:
+        if client.dropped or client.connection.state is not State.OPEN:
+            return False
+        if client.queued_bytes + size > self.send_queue_bytes:
+            self._drop(connection_id, client, "send queue full")
+            return False
+        client.queued_bytes += size
+        client.outbox.put_nowait(data)
+        return True
 
     def delete(self, connection_id: str) -> None:
+        """Close the connection once the frames queued before it are sent; does not wait."""
         client = self._clients.get(connection_id)
         if client is None or self._loop is None:
             return
-        future = asyncio.run_coroutine_threadsafe(
-            client.connection.close(1000, "session closed"), self._loop
-        )
-        try:
-            future.result(timeout=POST_TIMEOUT_SECONDS)
-        except (ConnectionClosed, FutureTimeout):
-            future.cancel()
+        self._loop.call_soon_threadsafe(client.outbox.put_nowait, None)
 
     # --- the engine invoker (async Lambda invoke) ------------------------------------
 
@@ -302,9 +401,11 @@ class LocalGateway:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_in_worker(self, function: Any, *args: Any) -> Any:
+    async def _run_in_worker(
+        self, function: Any, *args: Any, pool: ThreadPoolExecutor | None = None
+    ) -> Any:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, function, *args)
+        return await loop.run_in_executor(pool or self._pool, function, *args)
 
     async def _run_cleanup_periodically(self) -> None:
         assert self._cleanup_interval is not None
