@@ -158,6 +158,10 @@ class LocalGateway:
             # API Gateway pings nothing itself; keep the library's keepalive for dead peers.
             ping_interval=20,
             ping_timeout=20,
+            # Each send waits until the socket took the whole frame: nothing piles up unseen in
+            # the transport's buffer, so a client that stops reading makes its writer's send
+            # time out (and the client dropped) instead of leaving replies parked there.
+            write_limit=0,
         )
         sockets = list(self._server.sockets)
         if sockets:
