@@ -141,8 +141,13 @@ class RequestLimits:
         """
         if not origin:
             return True
-        allowed = self._policy.allowed_origins or _loopback_origins(host)
-        return ANY_ORIGIN in allowed or _normal(origin) in allowed
+        if self._policy.allowed_origins:
+            allowed = self._policy.allowed_origins
+            return ANY_ORIGIN in allowed or _normal(origin) in allowed
+        # No list (the local gateway, which serves its own page): the page's own origin, the
+        # host the browser connected to (`make run HOST=0.0.0.0` opened from another machine),
+        # or the loopback names at the same port.
+        return _same_host(origin, host) or _normal(origin) in _loopback_origins(host)
 
     # --- refused frames ------------------------------------------------------------------
 
@@ -187,6 +192,17 @@ def _loopback_origins(host: str | None) -> tuple[str, ...]:
     if port is None:
         return ()
     return tuple(f"http://{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]"))
+
+
+def _same_host(origin: str, host: str | None) -> bool:
+    """Whether ``origin`` is an http(s) page of the very host and port the handshake named."""
+    if not host:
+        return False
+    try:
+        parts = urlsplit(_normal(origin))
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and parts.netloc == host.strip().lower()
 
 
 def _port(host: str | None) -> int | None:

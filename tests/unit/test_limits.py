@@ -140,6 +140,21 @@ def test_by_default_only_the_local_page_at_the_same_port_may_connect(
     assert new_session(service, 1, origin=origin, host=HOST) == status
 
 
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [
+        ("http://192.168.1.20:8080", 200),  # the page, opened from another machine
+        ("http://192.168.1.20:9999", 403),
+        ("http://192.168.1.21:8080", 403),
+        ("ftp://192.168.1.20:8080", 403),
+    ],
+)
+def test_by_default_the_page_of_the_host_the_browser_connected_to_may_connect(
+    service: ChatService, origin: str, status: int
+) -> None:
+    assert new_session(service, 1, origin=origin, host="192.168.1.20:8080") == status
+
+
 def test_allowed_origins_replace_the_default_and_a_star_allows_any(
     tables: Tables, clock: FakeClock, tmp_path: Path, sender: RecordingSender
 ) -> None:
