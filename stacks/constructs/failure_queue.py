@@ -11,14 +11,16 @@ from constructs import Construct
 from stacks.nag import acknowledge
 
 # Lambda's async retry policy for the engine. The websocket handler's resend path is the
-# retry: it claims the message (conditional on the attempt it saw) once the last attempt
-# failed, or has stalled for ANSWER_TIMEOUT_SECONDS, so two resends never both answer. A
-# Lambda retry would bypass that claim and could run beside a resend, answering twice:
-# so none (a crash or timeout goes to the queue at once, and the message is resent).
+# retry: it claims the message (conditional on the status and lease it read) once the last
+# attempt failed or its answer lease lapsed (ANSWER_LEASE_SECONDS, which a working engine
+# renews every ANSWER_LEASE_RENEW_SECONDS; a question stored before leases existed counts as
+# stalled after ANSWER_TIMEOUT_SECONDS), so two resends never both answer, and a crash is
+# retried within seconds. So no Lambda retries (a crash or timeout goes to the queue at once,
+# and the message is resent).
 RETRY_ATTEMPTS = 0
 # Throttled events are retried by Lambda whatever RETRY_ATTEMPTS says, for up to this age.
-# An event that starts within it ends (engine timeout) before the answer counts as stalled,
-# so a late start never overlaps a claimed resend; older ones go to the queue instead.
+# An engine that starts late answers only if it takes the lease (no other attempt holds a
+# live one), so it never answers beside a claimed resend; older events go to the queue.
 MAX_EVENT_AGE = Duration.minutes(1)
 
 
