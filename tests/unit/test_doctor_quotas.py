@@ -9,6 +9,7 @@ import pytest
 from botocore.stub import Stubber
 
 from chatbot.doctor.findings import Finding, Status
+from chatbot.doctor.inputs import deploy_inputs
 from chatbot.doctor.quotas import check_lambda_concurrency, check_opensearch
 
 COLLECTION = "chatbot-dev-docs"
@@ -33,7 +34,8 @@ def concurrency(
                     }
                 },
             )
-        return check_lambda_concurrency(client, "us-east-1", reserved=reserved)
+        reservations = (("cleanupReservedConcurrency", reserved),) if reserved else ()
+        return check_lambda_concurrency(client, "us-east-1", reservations=reservations)
 
 
 def test_the_default_concurrency_limit_is_ok() -> None:
@@ -61,7 +63,7 @@ def test_a_reservation_on_a_new_accounts_limit_of_ten_fails() -> None:
     assert "fewer than 10 unreserved" in finding.found
     assert finding.fix == (
         "request 1000 in Service Quotas (AWS Lambda > Concurrent executions (L-B99A9384)) "
-        "for us-east-1, or deploy with cleanupReservedConcurrency=0"
+        "for us-east-1, or deploy with -c cleanupReservedConcurrency=0"
     )
 
 
@@ -173,3 +175,22 @@ def test_an_operator_who_may_not_list_collections_is_told_the_permission(
     assert "aoss:ListCollections" in collections.fix
     assert ocus.status is Status.WARN
     assert "aoss:GetAccountSettings" in ocus.fix
+
+
+def test_the_engines_and_the_cleanups_reservations_count_together() -> None:
+    inputs = deploy_inputs({"engineReservedConcurrency": 5}, {"cleanupReservedConcurrency": "1"})
+    assert inputs.reservations == (
+        ("cleanupReservedConcurrency", 1),
+        ("engineReservedConcurrency", 5),
+    )
+    client = boto3.client("lambda", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_response(
+            "get_account_settings",
+            {"AccountLimit": {"ConcurrentExecutions": 1000, "UnreservedConcurrentExecutions": 104}},
+        )
+        finding = check_lambda_concurrency(client, "us-east-1", reservations=inputs.reservations)
+
+    assert finding.status is Status.FAIL
+    assert "cleanupReservedConcurrency=1, engineReservedConcurrency=5 reserve 6" in finding.found
+    assert finding.fix.endswith("-c cleanupReservedConcurrency=0 -c engineReservedConcurrency=0")

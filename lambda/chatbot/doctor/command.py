@@ -87,9 +87,7 @@ def run_checks(clients: Clients, inputs: DeployInputs, region: str) -> list[Find
         if profile is not None:
             findings.append(profile)
     findings.append(
-        check_lambda_concurrency(
-            clients.lambda_, region, reserved=inputs.cleanup_reserved_concurrency
-        )
+        check_lambda_concurrency(clients.lambda_, region, reservations=inputs.reservations)
     )
     findings += check_opensearch(clients.aoss, inputs.collection_name)
     return findings

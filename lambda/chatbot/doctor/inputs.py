@@ -25,6 +25,8 @@ DEFAULT_CONTEXT: dict[str, str] = {
 # The CDK's default bootstrap qualifier (DefaultStackSynthesizer.DEFAULT_QUALIFIER); an app
 # may choose another with this context key.
 QUALIFIER_KEY = "@aws-cdk/core:bootstrapQualifier"
+# The context keys that reserve Lambda concurrency (stacks/settings.py).
+RESERVATION_KEYS = ("cleanupReservedConcurrency", "engineReservedConcurrency")
 DEFAULT_QUALIFIER = "hnb659fds"
 
 
@@ -38,8 +40,8 @@ class DeployInputs:
     claude_model_id: str
     embedding_model_id: str
     bootstrap_qualifier: str = DEFAULT_QUALIFIER
-    # Concurrency the stack reserves for its cleanup function (none unless asked for).
-    cleanup_reserved_concurrency: int = 0
+    # Concurrency the stack reserves, by context key (none unless asked for).
+    reservations: tuple[tuple[str, int], ...] = ()
 
     @property
     def collection_name(self) -> str:
@@ -80,17 +82,19 @@ def deploy_inputs(context: Mapping[str, Any], overrides: Mapping[str, str]) -> D
         claude_model_id=str(merged["claudeModelId"]),
         embedding_model_id=str(merged["embeddingModelId"]),
         bootstrap_qualifier=str(merged.get(QUALIFIER_KEY) or DEFAULT_QUALIFIER),
-        cleanup_reserved_concurrency=_count(merged.get("cleanupReservedConcurrency", 0)),
+        reservations=tuple(
+            (key, count) for key in RESERVATION_KEYS if (count := _count(key, merged.get(key, 0)))
+        ),
     )
 
 
-def _count(value: Any) -> int:
+def _count(key: str, value: Any) -> int:
     try:
         count = int(value)
     except (TypeError, ValueError):
-        raise InputError("cleanupReservedConcurrency must be a whole number") from None
+        raise InputError(f"{key} must be a whole number") from None
     if count < 0:
-        raise InputError("cleanupReservedConcurrency must be 0 or more")
+        raise InputError(f"{key} must be 0 or more")
     return count
 
 

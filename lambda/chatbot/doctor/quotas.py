@@ -30,10 +30,12 @@ DEFAULT_MAX_OCU = 10
 
 
 def check_lambda_concurrency(
-    lambda_client: LambdaClient, region: str, *, reserved: int = 0
+    lambda_client: LambdaClient, region: str, *, reservations: tuple[tuple[str, int], ...] = ()
 ) -> Finding:
-    """``reserved``: the concurrency the stack reserves (the cleanupReservedConcurrency context;
-    none by default, so a new account's limit of 10 deploys, if tightly)."""
+    """``reservations``: the concurrency the stack reserves, by context key
+    (cleanupReservedConcurrency, engineReservedConcurrency); none by default, so a new
+    account's limit of 10 deploys, if tightly."""
+    reserved = sum(count for _, count in reservations)
     check = "lambda concurrency"
     try:
         limits = lambda_client.get_account_settings()["AccountLimit"]
@@ -46,14 +48,15 @@ def check_lambda_concurrency(
     floor = min(UNRESERVED_FLOOR, limit)
     request = f"request {DEFAULT_CONCURRENCY} in Service Quotas ({CONCURRENCY_QUOTA}) for {region}"
     found = f"limit {limit}, {unreserved} unreserved in {region}"
+    settings = ", ".join(f"{key}={count}" for key, count in reservations)
+    zeroed = " ".join(f"-c {key}=0" for key, _ in reservations)
     if reserved and unreserved - reserved < floor:
         return Finding(
             check,
             Status.FAIL,
-            f"{found}: cleanupReservedConcurrency={reserved} reserves {reserved} for the cleanup "
-            f"function, which Lambda refuses while it would leave fewer than {floor} unreserved "
-            "(a new account's limit is 10)",
-            f"{request}, or deploy with cleanupReservedConcurrency=0",
+            f"{found}: {settings} reserve {reserved}, which Lambda refuses while it would "
+            f"leave fewer than {floor} unreserved (a new account's limit is 10)",
+            f"{request}, or deploy with {zeroed}",
         )
     if limit < DEFAULT_CONCURRENCY:
         return Finding(
