@@ -33,7 +33,8 @@ $(VENV)/.dev-installed: $(VENV)/.runtime-installed requirements-dev.txt
 	$(PIP) install -r requirements-dev.txt
 	@touch $@
 
-run: $(VENV)/.runtime-installed
+# The page's libraries (marked, DOMPurify, highlight.js) come from npm, pinned in package.json.
+run: $(VENV)/.runtime-installed node_modules/.installed
 	$(BIN)/chatbot serve --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.dev-installed
