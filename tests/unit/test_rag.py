@@ -99,9 +99,10 @@ async def test_a_document_question_is_answered_from_the_chunks_with_sources_and_
     assert "within 14 days" in final["content"] and "[1]" in final["content"]
     assert "".join(d["content"] for d in deltas) == final["content"]
     assert final["sources"] == ["docs/refunds.md", "docs/shipping.md"]
+    # [n] in the content is the citation whose id is n: the prompt's numbering, not chunk ids.
     assert [(c["id"], c["source"], c["score"]) for c in final["citations"]] == [
-        ("c1", "docs/refunds.md", 0.82),
-        ("c2", "docs/shipping.md", 0.41),
+        ("1", "docs/refunds.md", 0.82),
+        ("2", "docs/shipping.md", 0.41),
     ]
     assert answer is not None and answer.citations is not None and len(answer.citations) == 2
 

@@ -73,14 +73,16 @@ def parse_grounded_prompt(prompt: str) -> tuple[str, list[tuple[int, str, str]]]
 
 
 def citations(chunks: Sequence[DocumentChunk]) -> list[Citation]:
+    """The citations of an answer: ``id`` is the number the prompt gave the chunk, so ``[n]``
+    in the answer refers to the citation whose ``id`` is ``n`` (the protocol's promise)."""
     return [
         Citation(
-            id=chunk.id,
+            id=str(number),
             source=chunk.source,
             score=round(chunk.score, 4),
             excerpt=_excerpt(chunk.content),
         )
-        for chunk in chunks
+        for number, chunk in enumerate(chunks, 1)
     ]
 
 
