@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
+from chatbot import web_assets
 from chatbot.adapters.local import events
 from chatbot.adapters.local.tables import SQLiteTable
 from chatbot.chat_service import ChatService
@@ -233,6 +234,13 @@ class LocalGateway:
         path = urlsplit(raw_path).path
         if self._web_dir is None:
             return _response(HTTPStatus.NOT_FOUND, b"Not Found\n", "text/plain")
+        if path.startswith("/" + web_assets.VENDOR_PREFIX):
+            # Only the page's pinned libraries, by name, from node_modules (chatbot.web_assets).
+            name = path.removeprefix("/" + web_assets.VENDOR_PREFIX)
+            asset = web_assets.vendor_file(name)
+            if asset is None:
+                return _response(HTTPStatus.NOT_FOUND, b"Not Found\n", "text/plain")
+            return _response(HTTPStatus.OK, asset.read_bytes(), web_assets.content_type(name))
         relative = "index.html" if path in ("", "/") else path.lstrip("/")
         target = (self._web_dir / relative).resolve()
         if not target.is_relative_to(self._web_dir) or not target.is_file():
