@@ -22,6 +22,7 @@ from chatbot.analytics_report import (
     flat_row,
     percentile,
     read_events,
+    shown_details,
     summarize,
 )
 from chatbot.clock import Clock, SystemClock
@@ -293,7 +294,7 @@ def _events(
             str(event.get("timestamp", "")),
             str(event.get("eventType", "")),
             str(event.get("sessionId", "")),
-            json.dumps(event.get("details") or {}, sort_keys=True, separators=(",", ":")),
+            json.dumps(shown_details(event), sort_keys=True, separators=(",", ":")),
         ]
         for event in found
     ]

@@ -186,7 +186,8 @@ class DaySummary:
                 if latency is not None:
                     tool.latencies_ms.append(latency)
             case "error":
-                self.errors[str(details.get("code", "unknown"))] += 1
+                # Refused frames are one event per session, minute and code, with a count.
+                self.errors[str(details.get("code", "unknown"))] += event_count(event)
             case "feedback":
                 self.feedback[str(details.get("rating", "unknown"))] += 1
 
@@ -202,6 +203,21 @@ def summarize(events: Iterable[Event], dates: DateRange) -> tuple[list[DaySummar
         day.add(event)
         total.add(event)
     return list(by_day.values()), total
+
+
+def event_count(event: Event) -> int:
+    """How many occurrences ``event`` stands for: its ``count`` (an aggregated event, such as
+    a minute's refused frames), else 1."""
+    count = _number(event.get("count"))
+    return int(count) if count is not None and count >= 1 else 1
+
+
+def shown_details(event: Event) -> dict[str, Any]:
+    """The event's details as listed for a person, with its ``count`` if it is aggregated."""
+    details = dict(event.get("details") or {})
+    if "count" in event:
+        details["count"] = event_count(event)
+    return details
 
 
 def percentile(values: list[float], rank: float) -> float | None:
@@ -236,7 +252,8 @@ DETAIL_COLUMNS = (
     "rating",
     "reason",
 )
-EVENT_COLUMNS = ("date", "timestamp", "eventType", "sessionId", "eventId")
+# ``count``: how many occurrences an aggregated event stands for (empty: one).
+EVENT_COLUMNS = ("date", "timestamp", "eventType", "sessionId", "eventId", "count")
 
 
 def flat_row(event: Event) -> dict[str, Any]:

@@ -7,7 +7,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from chatbot.analytics import AnalyticsRecorder
-from chatbot.analytics_report import DateRange, percentile, read_events, summarize
+from chatbot.analytics_report import (
+    DateRange,
+    flat_row,
+    percentile,
+    read_events,
+    shown_details,
+    summarize,
+)
+from chatbot.limits import LimitsPolicy, RequestLimits
 from chatbot.tables import Table, Tables
 from tests.conftest import FakeClock
 
@@ -142,3 +150,41 @@ def test_percentile_is_nearest_rank() -> None:
         7.0,
     )
     assert percentile([], 50) is None
+
+
+def test_refused_frames_aggregated_per_minute_still_count_one_error_each(
+    tables: Tables, clock: FakeClock
+) -> None:
+    """5,000 refused frames are a few rows with a ``count``, and still 5,000 errors."""
+    clock.moment = datetime(2026, 11, 23, 10, 0, 5, tzinfo=UTC)
+    limits = RequestLimits(
+        tables.limits,
+        tables.analytics,
+        LimitsPolicy(),
+        analytics_retention=timedelta(days=36500),
+        clock=clock,
+    )
+    for _ in range(3_000):
+        limits.count_refusal("INVALID_MESSAGE", "s1")
+    clock.moment = datetime(2026, 11, 23, 10, 1, 30, tzinfo=UTC)
+    for _ in range(2_000):
+        limits.count_refusal("INVALID_MESSAGE", "s1")
+    limits.count_refusal("RATE_LIMITED", "s2")
+    # An error from before refusals were aggregated (or any other): no count, one error.
+    recorder = AnalyticsRecorder(tables.analytics, retention=timedelta(days=36500), clock=clock)
+    recorder.record("error", "s2", {"code": "MODEL_UNAVAILABLE"})
+
+    stored = list(read_events(tables.analytics, RANGE, event_type="error"))
+    assert [(e["details"]["code"], e.get("count")) for e in stored] == [
+        ("INVALID_MESSAGE", 3_000),
+        ("INVALID_MESSAGE", 2_000),
+        ("RATE_LIMITED", 1),
+        ("MODEL_UNAVAILABLE", None),
+    ]
+    (_, day, _), total = summarize(read_events(tables.analytics, RANGE), RANGE)
+    expected = {"INVALID_MESSAGE": 5_000, "RATE_LIMITED": 1, "MODEL_UNAVAILABLE": 1}
+    assert dict(day.errors) == dict(total.errors) == expected
+    assert sum(total.errors.values()) == 5_002
+    # Listed and exported with the count: in the details shown, and a column of its own.
+    assert [shown_details(e).get("count") for e in stored] == [3_000, 2_000, 1, None]
+    assert [flat_row(e)["count"] for e in stored] == [3_000, 2_000, 1, None]

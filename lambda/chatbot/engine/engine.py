@@ -12,7 +12,6 @@ from aws_lambda_powertools import Logger
 from strands import Agent
 from strands.hooks import AfterToolCallEvent, BeforeToolCallEvent
 from strands.models.model import Model
-from strands.types.exceptions import MCPClientInitializationError, ToolProviderException
 
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.clock import Clock
@@ -21,6 +20,8 @@ from chatbot.documents import DocumentSearch
 from chatbot.engine.budget import TokenBudget
 from chatbot.engine.clarify import CLARIFYING_QUESTION, is_unclear
 from chatbot.engine.context import Context, Turn, fit_to_budget
+from chatbot.engine.delivery import FinalFrameDelivery
+from chatbot.engine.failures import FailureReporter, as_answer_error
 from chatbot.engine.lease import AnswerLeaseKeeper, LeaseLostError
 from chatbot.engine.offline_model import split_into_deltas
 from chatbot.engine.pricing import FREE, Price
@@ -36,15 +37,10 @@ from chatbot.engine.retry import DeadlineRetryStrategy, RetryPolicy
 from chatbot.engine.router import determine_query_type
 from chatbot.engine.semantic_router import QueryRouter, RouteDecision
 from chatbot.engine.streaming import DeltaStream, StreamingPolicy
-from chatbot.errors import (
-    ChatbotError,
-    InternalError,
-    MCPToolError,
-    ModelUnavailableError,
-    as_chatbot_error,
-)
-from chatbot.ports import ConnectionGoneError, ConnectionSender, EngineRequest
-from chatbot.protocol import ErrorFrame, MessageFrame, ServerFrame
+from chatbot.engine.tool_usage import ToolUsageRecorder
+from chatbot.errors import ChatbotError
+from chatbot.ports import ConnectionSender, EngineRequest
+from chatbot.protocol import MessageFrame
 from chatbot.records import ConversationRecord, DocumentChunk, QueryType, Usage, iso
 
 logger = Logger(service="chatbot", child=True)
@@ -86,36 +82,6 @@ class AnswerPolicy:
     log_user_content: bool = False
 
 
-class _ToolUsageRecorder:
-    """Records a ``tool_usage`` event for every tool call the agent makes."""
-
-    def __init__(self, analytics: AnalyticsRecorder, session_id: str) -> None:
-        self._analytics = analytics
-        self._session_id = session_id
-        self._started: dict[str, float] = {}
-        self.tools_used: list[str] = []
-
-    def before(self, event: BeforeToolCallEvent) -> None:
-        self._started[event.tool_use["toolUseId"]] = time.perf_counter()
-
-    def after(self, event: AfterToolCallEvent) -> None:
-        tool_use_id = event.tool_use["toolUseId"]
-        started = self._started.pop(tool_use_id, time.perf_counter())
-        name = event.tool_use["name"]
-        success = event.exception is None and event.result.get("status") == "success"
-        if name not in self.tools_used:
-            self.tools_used.append(name)
-        self._analytics.record(
-            "tool_usage",
-            self._session_id,
-            {
-                "tool": name,
-                "success": success,
-                "latencyMs": round((time.perf_counter() - started) * 1000),
-            },
-        )
-
-
 class ChatbotEngine:
     def __init__(
         self,
@@ -141,7 +107,13 @@ class ChatbotEngine:
         self._model_for = model_for
         self._policy = policy or AnswerPolicy()
         self._tools_for = tools_for
-        self._connections_of = connections_of
+        self._delivery = FinalFrameDelivery(sender, connections_of)
+        self._failures = FailureReporter(
+            conversations,
+            analytics,
+            self._delivery,
+            log_user_content=self._policy.log_user_content,
+        )
         self._documents = documents
         # None: the keyword rules route (what the unit tests use: no embedding model needed).
         self._router = router
@@ -200,7 +172,7 @@ class ChatbotEngine:
                 return None
             answered = self._conversations.get(session_id, message_id, "assistant")
             if answered is not None:
-                self._deliver(request, MessageFrame.from_record(answered))
+                self._delivery.deliver(request, MessageFrame.from_record(answered))
                 return answered
             if not self._conversations.take_lease(session_id, message_id, lease.holder):
                 # Failed (a resend retries it) or another run of the engine holds it: a
@@ -208,7 +180,7 @@ class ChatbotEngine:
                 logger.info("message not claimable", extra={"messageId": message_id})
                 return None
         except Exception as error:
-            self._fail(request, error, holder=None)
+            self._failures.fail(request, error, holder=None)
             return None
         started = time.perf_counter()
         if deadline is None:
@@ -228,7 +200,7 @@ class ChatbotEngine:
         except LeaseLostError:
             return None
         except Exception as error:
-            self._fail(request, error, holder=lease.holder, route=route)
+            self._failures.fail(request, error, holder=lease.holder, route=route)
             return None
         finally:
             await lease.stop_heartbeat()
@@ -249,49 +221,6 @@ class ChatbotEngine:
         )
         return answer
 
-    def _fail(
-        self,
-        request: EngineRequest,
-        error: Exception,
-        *,
-        holder: str | None,
-        route: RouteDecision | None = None,
-    ) -> None:
-        """Mark the question failed and tell the client, whether or not the store (which may
-        be what failed) took the verdict."""
-        failure = as_chatbot_error(error)
-        query_type = {"queryType": route.query_type.value} if route is not None else {}
-        logger.warning(
-            "answer failed",
-            extra={
-                "messageId": request.messageId,
-                **query_type,
-                "code": failure.code.value,
-                # The underlying failure's kind (the model client's exception).
-                "error": type(error.__cause__ or error).__name__,
-                # Exception texts can quote what the user wrote (a validation error, a
-                # guardrail's reason): logged only where configuration allows it.
-                **({"detail": str(error)} if self._policy.log_user_content else {}),
-            },
-        )
-        if holder is not None:
-            try:
-                self._conversations.set_status(
-                    request.sessionId, request.messageId, "failed", holder=holder
-                )
-            except Exception as store_error:
-                # Nothing more to do here: the lease lapses and the user's resend retries.
-                logger.error(
-                    "failed answer not recorded",
-                    extra={"messageId": request.messageId, "error": type(store_error).__name__},
-                )
-        # Sent whether or not the store took the verdict: the client must not wait on it.
-        self._deliver(request, ErrorFrame.from_error(failure, request.messageId))
-        details: dict[str, Any] = {"code": failure.code.value, **query_type}
-        if route is not None:
-            details["routedBy"] = route.method
-        self._analytics.record("error", request.sessionId, details)
-
     async def _answer(
         self,
         request: EngineRequest,
@@ -302,7 +231,7 @@ class ChatbotEngine:
         started: float,
         deadline: float,
     ) -> ConversationRecord:
-        tool_usage = _ToolUsageRecorder(self._analytics, request.sessionId)
+        tool_usage = ToolUsageRecorder(self._analytics, request.sessionId)
         stream = DeltaStream(
             self._sender, request.connectionId, request.messageId, self._policy.streaming
         )
@@ -366,7 +295,7 @@ class ChatbotEngine:
                 "answered status not recorded",
                 extra={"messageId": request.messageId, "error": type(error).__name__},
             )
-        self._deliver(request, MessageFrame.from_record(answer))
+        self._delivery.deliver(request, MessageFrame.from_record(answer))
         return answer
 
     async def _run_agent(
@@ -376,7 +305,7 @@ class ChatbotEngine:
         prompt: str,
         context: Context,
         stream: DeltaStream,
-        tool_usage: _ToolUsageRecorder,
+        tool_usage: ToolUsageRecorder,
         lease: AnswerLeaseKeeper,
         deadline: float,
     ) -> tuple[Usage, str]:
@@ -425,7 +354,7 @@ class ChatbotEngine:
         except (ChatbotError, LeaseLostError):
             raise
         except Exception as error:
-            raise _as_answer_error(error) from error
+            raise as_answer_error(error) from error
         finally:
             if agent is not None:
                 # Stops the tool providers (MCP clients) this answer started.
@@ -454,51 +383,3 @@ class ChatbotEngine:
                 continue  # unanswered (failed or in flight): would break the turn order
             turns.append(Turn(record.content, answer.content, answer.queryType))
         return fit_to_budget(turns[-turns_wanted:], self._policy.context_token_budget)
-
-    def _deliver(self, request: EngineRequest, frame: ServerFrame) -> None:
-        """Send the final frame to the asking connection or, if the client reconnected while
-        the answer was written, to the session's newest connection."""
-        data = frame.to_json()
-        if self._post(request, request.connectionId, data):
-            return
-        try:
-            others = self._connections_of(request.sessionId) if self._connections_of else []
-        except Exception as error:
-            logger.warning(
-                "session's connections not read",
-                extra={"messageId": request.messageId, "error": type(error).__name__},
-            )
-            others = []
-        for connection_id in others:
-            if connection_id != request.connectionId and self._post(request, connection_id, data):
-                return
-        logger.info("client left before the answer", extra={"messageId": request.messageId})
-
-    def _post(self, request: EngineRequest, connection_id: str, data: str) -> bool:
-        """Post ``data``; False if the connection is gone or the post failed (the answer,
-        if any, is stored: the client gets it on resume or by resending)."""
-        try:
-            self._sender.post(connection_id, data)
-        except ConnectionGoneError:
-            return False
-        except Exception as error:
-            logger.warning(
-                "final frame not sent",
-                extra={"messageId": request.messageId, "error": type(error).__name__},
-            )
-            return False
-        return True
-
-
-def _as_answer_error(error: BaseException) -> ChatbotError:
-    """Failures while the agent runs: our own errors keep their code; the rest is the model's."""
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, ChatbotError):
-            return cause
-        if isinstance(cause, MCPClientInitializationError | ToolProviderException):
-            return MCPToolError("mcp", f"{type(cause).__name__}: {cause}")
-        cause = cause.__cause__
-    if isinstance(error, Exception):
-        return ModelUnavailableError(f"{type(error).__name__}: {error}")
-    return InternalError(repr(error))

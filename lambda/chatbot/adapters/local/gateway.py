@@ -9,12 +9,10 @@ runs the engine handler in a worker thread), and it serves ``web/`` over HTTP on
 from __future__ import annotations
 
 import asyncio
-import mimetypes
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -22,14 +20,18 @@ from urllib.parse import parse_qsl, urlsplit
 
 from aws_lambda_powertools import Logger
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from websockets.protocol import State
 
-from chatbot import web_assets
 from chatbot.adapters.local import events
-from chatbot.adapters.local.tables import SQLiteTable
+from chatbot.adapters.local.cleanup import local_cleanup
+from chatbot.adapters.local.send_queue import (
+    SEND_QUEUE_BYTES,
+    SEND_TIMEOUT_SECONDS,
+    Client,
+    SendQueues,
+)
+from chatbot.adapters.local.static_files import static_response
 from chatbot.chat_service import ChatService
 from chatbot.clock import Clock
 from chatbot.config import Settings
@@ -37,7 +39,6 @@ from chatbot.engine.engine import ChatbotEngine, ModelFactory
 from chatbot.engine.factory import build_engine
 from chatbot.handlers import engine as engine_handler
 from chatbot.handlers import websocket as websocket_handler
-from chatbot.handlers.cleanup import run_cleanup
 from chatbot.ports import (
     MAX_OUTGOING_FRAME_BYTES,
     ConnectionGoneError,
@@ -47,7 +48,7 @@ from chatbot.ports import (
     FrameTooLargeError,
 )
 from chatbot.runtime import Runtime, build_chat_service, runtime_from_settings
-from chatbot.sessions import CleanupReport, time_budget
+from chatbot.sessions import CleanupReport
 
 logger = Logger(service="chatbot", child=True)
 
@@ -55,37 +56,8 @@ logger = Logger(service="chatbot", child=True)
 # keeps its connection; only frames past this hard cap close the socket (code 1009).
 HARD_FRAME_CAP = 1024 * 1024
 POST_TIMEOUT_SECONDS = 10
-# Each connection's frames wait in its own queue for its own writer task, so a client that
-# does not read holds no worker thread: past this many bytes queued, or a frame the socket
-# has not taken within the send timeout, the client is dropped and posts to it are "gone".
-SEND_QUEUE_BYTES = 1024 * 1024
-SEND_TIMEOUT_SECONDS = 10.0
 # $connect and $disconnect run on their own threads, so handshakes never queue behind frames.
 LIFECYCLE_WORKERS = 8
-# Most of a worker thread one cleanup tick may hold; the rest waits for the next tick.
-LOCAL_CLEANUP_BUDGET_SECONDS = 10.0
-# Expired rows are invisible at once but stay in the SQLite file until purged.
-LOCAL_PURGE_INTERVAL_SECONDS = 3600.0
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
-        "frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",
-}
-
-
-@dataclass
-class _Client:
-    connection: ServerConnection
-    connected_at_ms: int
-    source_ip: str
-    # Frames (or None: close the connection) waiting for the writer; their UTF-8 bytes.
-    outbox: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
-    queued_bytes: int = 0
-    dropped: bool = False
 
 
 class LocalGateway:
@@ -120,9 +92,9 @@ class LocalGateway:
         self._lifecycle_pool = ThreadPoolExecutor(
             max_workers=lifecycle_workers, thread_name_prefix="lambda-connect"
         )
-        self.send_queue_bytes = send_queue_bytes
-        self.send_timeout_seconds = send_timeout_seconds
-        self._clients: dict[str, _Client] = {}
+        self._send = SendQueues(queue_bytes=send_queue_bytes, timeout_seconds=send_timeout_seconds)
+        # The open connections' clients (the send queues' own map).
+        self._clients = self._send.clients
         self._handshakes: dict[object, tuple[str, int, str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -139,6 +111,22 @@ class LocalGateway:
 
     def _now_ms(self) -> int:
         return int(self._clock.time() * 1000)
+
+    @property
+    def send_queue_bytes(self) -> int:
+        return self._send.queue_bytes
+
+    @send_queue_bytes.setter
+    def send_queue_bytes(self, value: int) -> None:
+        self._send.queue_bytes = value
+
+    @property
+    def send_timeout_seconds(self) -> float:
+        return self._send.timeout_seconds
+
+    @send_timeout_seconds.setter
+    def send_timeout_seconds(self, value: float) -> None:
+        self._send.timeout_seconds = value
 
     @property
     def url(self) -> str:
@@ -187,7 +175,7 @@ class LocalGateway:
     ) -> Response | None:
         started = time.perf_counter()
         if request.headers.get("Upgrade", "").lower() != "websocket":
-            response = self._static(request.path)
+            response = static_response(self._web_dir, request.path)
             self._log("http", None, response.status_code, started, path=urlsplit(request.path).path)
             return response
         connection_id = events.new_connection_id()
@@ -230,31 +218,11 @@ class LocalGateway:
         connection_id, connected_at_ms, source_ip = pending
         await self._disconnect(connection, connection_id, connected_at_ms, source_ip, "")
 
-    def _static(self, raw_path: str) -> Response:
-        path = urlsplit(raw_path).path
-        if self._web_dir is None:
-            return _response(HTTPStatus.NOT_FOUND, b"Not Found\n", "text/plain")
-        if path.startswith("/" + web_assets.VENDOR_PREFIX):
-            # Only the page's pinned libraries, by name, from node_modules (chatbot.web_assets).
-            name = path.removeprefix("/" + web_assets.VENDOR_PREFIX)
-            asset = web_assets.vendor_file(name)
-            if asset is None:
-                return _response(HTTPStatus.NOT_FOUND, b"Not Found\n", "text/plain")
-            return _response(HTTPStatus.OK, asset.read_bytes(), web_assets.content_type(name))
-        relative = "index.html" if path in ("", "/") else path.lstrip("/")
-        target = (self._web_dir / relative).resolve()
-        if not target.is_relative_to(self._web_dir) or not target.is_file():
-            return _response(HTTPStatus.NOT_FOUND, b"Not Found\n", "text/plain")
-        content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        return _response(HTTPStatus.OK, target.read_bytes(), content_type)
-
     # --- frames and $disconnect ----------------------------------------------------
 
     async def _serve_connection(self, connection: ServerConnection) -> None:
         connection_id, connected_at_ms, source_ip = self._handshakes.pop(connection)
-        client = _Client(connection, connected_at_ms, source_ip)
-        self._clients[connection_id] = client
-        writer = asyncio.ensure_future(self._write(connection_id, client))
+        writer = self._send.open(connection_id, Client(connection, connected_at_ms, source_ip))
         domain = connection.request.headers.get("Host", self.host) if connection.request else ""
         try:
             async for message in connection:
@@ -306,39 +274,6 @@ class LocalGateway:
         )
         self._log("$disconnect", connection_id, 200, started)
 
-    async def _write(self, connection_id: str, client: _Client) -> None:
-        """The connection's writer: its frames in order, each taken within the send timeout."""
-        connection = client.connection
-        while True:
-            data = await client.outbox.get()
-            if data is None:
-                try:
-                    async with asyncio.timeout(self.send_timeout_seconds):
-                        await connection.close(1000, "session closed")
-                except TimeoutError:
-                    connection.transport.abort()
-                return
-            client.queued_bytes -= len(data.encode())
-            try:
-                async with asyncio.timeout(self.send_timeout_seconds):
-                    await connection.send(data)
-            except TimeoutError:
-                self._drop(connection_id, client, "send timed out")
-                return
-            except ConnectionClosed:
-                return
-
-    def _drop(self, connection_id: str, client: _Client, why: str) -> None:
-        """Close a client that does not read: at once, with no closing handshake to wait on."""
-        if client.dropped:
-            return
-        client.dropped = True
-        self._clients.pop(connection_id, None)
-        logger.warning(
-            "client dropped: not reading", extra={"connectionId": connection_id, "why": why}
-        )
-        client.connection.transport.abort()
-
     # --- the connection sender (@connections) ----------------------------------------
 
     def post(self, connection_id: str, data: str) -> None:
@@ -359,26 +294,16 @@ class LocalGateway:
             raise FrameTooLargeError(size, self.max_outgoing_frame_bytes)
         self.largest_frame_bytes = max(self.largest_frame_bytes, size)
         future = asyncio.run_coroutine_threadsafe(
-            self._enqueue(connection_id, client, data, size), self._loop
+            self._send.enqueue(connection_id, client, data, size), self._loop
         )
         try:
-            # Only the event loop's turn is waited for: _enqueue never awaits the socket.
+            # Only the event loop's turn is waited for: enqueue never awaits the socket.
             taken = future.result(timeout=POST_TIMEOUT_SECONDS)
         except FutureTimeout:
             future.cancel()
             taken = False
         if not taken:
             raise ConnectionGoneError(connection_id)
-
-    async def _enqueue(self, connection_id: str, client: _Client, data: str, size: int) -> bool:
-        if client.dropped or client.connection.state is not State.OPEN:
-            return False
-        if client.queued_bytes + size > self.send_queue_bytes:
-            self._drop(connection_id, client, "send queue full")
-            return False
-        client.queued_bytes += size
-        client.outbox.put_nowait(data)
-        return True
 
     def delete(self, connection_id: str) -> None:
         """Close the connection once the frames queued before it are sent; does not wait."""
@@ -445,38 +370,13 @@ class LocalGateway:
         )
 
 
-def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
-    headers = Headers({"Content-Type": content_type, "Content-Length": str(len(body))})
-    for name, value in _SECURITY_HEADERS.items():
-        headers[name] = value
-    return Response(status.value, status.phrase, headers, body)
-
-
 def _peer_ip(connection: ServerConnection) -> str:
     address = connection.remote_address
     return str(address[0]) if address else "127.0.0.1"
 
 
-def _local_cleanup(runtime: Runtime) -> Callable[[ConnectionSender], CleanupReport]:
-    """The Lambda's cleanup code, with a time budget in place of the Lambda's remaining time;
-    then, hourly, what DynamoDB's TTL does in AWS: delete expired rows from the SQLite file."""
-    clock = runtime.clock
-    last_purge = [float("-inf")]
-
-    def cleanup(sender: ConnectionSender) -> CleanupReport:
-        report = run_cleanup(
-            runtime.sessions, sender, time_budget(LOCAL_CLEANUP_BUDGET_SECONDS, clock)
-        )
-        if clock.monotonic() - last_purge[0] >= LOCAL_PURGE_INTERVAL_SECONDS:
-            last_purge[0] = clock.monotonic()
-            tables = runtime.tables
-            stores = (tables.sessions, tables.connections, tables.conversations, tables.analytics)
-            purged = sum(t.purge_expired() for t in stores if isinstance(t, SQLiteTable))
-            if purged:
-                logger.info("expired rows deleted from the local store", extra={"count": purged})
-        return report
-
-    return cleanup
+# The name tests/integration/test_cleanup.py imports from here.
+_local_cleanup = local_cleanup
 
 
 def local_gateway(
@@ -496,7 +396,7 @@ def local_gateway(
         host=host,
         port=port,
         web_dir=web_dir,
-        cleanup=_local_cleanup(runtime),
+        cleanup=local_cleanup(runtime),
         cleanup_interval_seconds=cleanup_interval_seconds,
         runtime=runtime,
         clock=runtime.clock,
