@@ -17,6 +17,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
+from chatbot import web_assets
 from stacks.log_retention import log_group_for_provider_function
 from stacks.nag import acknowledge
 
@@ -209,6 +210,7 @@ class WebHosting(Construct):
             sources=[
                 s3deploy.Source.bucket(files.bucket, files.s3_object_key),
                 s3deploy.Source.json_data("config.json", config),
+                *_vendor_sources(),
             ],
             destination_bucket=self.bucket,
             distribution=self.distribution,
@@ -262,6 +264,15 @@ class WebHosting(Construct):
             "BucketDeployment's handler runtime is set by aws-cdk-lib and cannot be configured "
             "(python3.13 in 2.275, a supported runtime); upgrading aws-cdk-lib moves it forward.",
         )
+
+
+def _vendor_sources() -> list[s3deploy.ISource]:
+    """The page's third-party libraries (chatbot.web_assets), from node_modules to vendor/:
+    served from the page's own origin, so the CSP's default-src 'self' covers them."""
+    return [
+        s3deploy.Source.data(f"{web_assets.VENDOR_PREFIX}{name}", path.read_text("utf-8"))
+        for name, path in web_assets.vendor_files().items()
+    ]
 
 
 def _content_security_policy(websocket_url: str, sign_in: WebSignIn | None) -> str:

@@ -14,6 +14,7 @@ from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from chatbot import web_assets
 from stacks.constructs.web_hosting import WebHosting
 from tests.infra.conftest import TemplateResources, assert_cfn_lint_clean, construct_test_app
 
@@ -365,6 +366,22 @@ def test_deployment_syncs_the_page_into_the_bucket_and_invalidates_everything(
     assert sorted(path.name for path in hosted.staged(0).iterdir()) == sorted(
         path.name for path in WEB_DIR.iterdir()
     )
+
+
+def test_every_vendor_library_is_deployed_under_vendor_byte_for_byte(hosted: Hosted) -> None:
+    keys = hosted.one("Custom::CDKBucketDeployment")["Properties"]["SourceObjectKeys"]
+    deployed = {
+        path.relative_to(hosted.staged(index)).as_posix(): path.read_bytes()
+        for index in range(1, len(keys))
+        for path in hosted.staged(index).rglob("*")
+        if path.is_file()
+    }
+    expected = {
+        f"vendor/{name}": path.read_bytes() for name, path in web_assets.vendor_files().items()
+    }
+    assert {key: value for key, value in deployed.items() if key.startswith("vendor/")} == expected
+    # Each file is its own object, not one the page would have to unpack.
+    assert set(deployed) == {"config.json", *expected}
 
 
 def test_config_json_tells_the_page_where_the_websocket_api_is(hosted: Hosted) -> None:

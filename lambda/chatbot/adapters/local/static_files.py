@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
+from chatbot import web_assets
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
@@ -22,10 +24,17 @@ SECURITY_HEADERS = {
 
 
 def static_response(web_dir: Path | None, raw_path: str) -> Response:
-    """The file of ``web_dir`` (resolved) that ``raw_path`` names, or 404."""
+    """The file of ``web_dir`` (resolved) that ``raw_path`` names, a /vendor/ library, or 404."""
     path = urlsplit(raw_path).path
     if web_dir is None:
         return response(HTTPStatus.NOT_FOUND, b"Not Found\n", "text/plain")
+    if path.startswith("/" + web_assets.VENDOR_PREFIX):
+        # Only the page's pinned libraries, by name, from node_modules (chatbot.web_assets).
+        name = path.removeprefix("/" + web_assets.VENDOR_PREFIX)
+        asset = web_assets.vendor_file(name)
+        if asset is None:
+            return response(HTTPStatus.NOT_FOUND, b"Not Found\n", "text/plain")
+        return response(HTTPStatus.OK, asset.read_bytes(), web_assets.content_type(name))
     relative = "index.html" if path in ("", "/") else path.lstrip("/")
     target = (web_dir / relative).resolve()
     if not target.is_relative_to(web_dir) or not target.is_file():
