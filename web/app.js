@@ -1,33 +1,50 @@
 // Chat client for the WebSocket protocol in PROTOCOL.md: no framework, no build step.
-// All server and user text goes through textContent, never innerHTML.
+// Server and user text goes through textContent, or through window.ChatRender (render.js),
+// which sanitizes the Markdown it renders; never straight into innerHTML.
 "use strict";
 
 (() => {
   const STORAGE_KEY = "chatbot.session";
+  const LIST_KEY = "chatbot.conversations";
   // API Gateway drops connections idle for 10 minutes; the protocol asks for a ping at
   // least every 5, so 4 leaves a margin for a throttled background tab.
   const PING_INTERVAL_MS = 4 * 60 * 1000;
   const BACKOFF_BASE_MS = 1000;
-  const BACKOFF_MAX_MS = 30000;
+  // A person looking at the page never waits more than 10 s; a hidden tab backs off further.
+  const BACKOFF_MAX_VISIBLE_MS = 10000;
+  const BACKOFF_MAX_HIDDEN_MS = 30000;
   const HISTORY_LIMIT = 100;
   // How near the top (px) a scroll must come to load older messages.
   const OLDER_TRIGGER_PX = 80;
+  const NEAR_END_PX = 200;
   const MAX_CONTENT_CHARS = 8000;
+  const MAX_COMMENT_CHARS = 1000;
+  const WAITING_TEXT = "Waiting for the connection…";
   const THUMB_PATHS = {
     up: "M7 10v11H4a1 1 0 0 1-1-1v-9a1 1 0 0 1 1-1h3zm0 0 4-8a3 3 0 0 1 3 3v4h5.5a2 2 0 0 1 2 2.3l-1.4 8A2 2 0 0 1 18.1 21H7",
     down: "M17 14V3h3a1 1 0 0 1 1 1v9a1 1 0 0 1-1 1h-3zm0 0-4 8a3 3 0 0 1-3-3v-4H4.5a2 2 0 0 1-2-2.3l1.4-8A2 2 0 0 1 5.9 3H17",
   };
 
+  const $ = (id) => document.getElementById(id);
   const el = {
-    status: document.getElementById("connection-status"),
-    list: document.getElementById("messages"),
-    emptyHint: document.getElementById("empty-hint"),
-    form: document.getElementById("composer"),
-    input: document.getElementById("message-input"),
-    send: document.getElementById("send-button"),
-    newChat: document.getElementById("new-chat"),
-    signOut: document.getElementById("sign-out"),
-    charCount: document.getElementById("char-count"),
+    status: $("connection-status"),
+    scroller: $("message-scroller"),
+    list: $("messages"),
+    welcome: $("welcome"),
+    form: $("composer"),
+    input: $("message-input"),
+    send: $("send-button"),
+    stop: $("stop-button"),
+    newChat: $("new-chat"),
+    signOut: $("sign-out"),
+    charCount: $("char-count"),
+    note: $("composer-note"),
+    jump: $("jump-latest"),
+    banner: $("connection-banner"),
+    reconnectNow: $("reconnect-now"),
+    sidebar: $("conversations"),
+    sidebarToggle: $("conversations-toggle"),
+    conversationList: $("conversation-list"),
   };
 
   const state = {
@@ -36,6 +53,8 @@
     connected: false,
     attempt: 0,
     reconnectTimer: null,
+    reconnectAt: 0,
+    countdownTimer: null,
     pingTimer: null,
     // Set after a resume handshake failed before opening: the next try goes without the
     // stored session, and only if that one opens do we know the session was refused.
@@ -46,20 +65,25 @@
     // signing in on this browser never resumes the first one's conversation.
     storageKey: STORAGE_KEY,
     session: null,
+    conversations: null,
+    // Sent listSessions and not yet answered (signed in only).
+    listingSessions: false,
     // The sign-in flow (sign-in.js) when config.json asks for one, else null.
     signIn: null,
-    // messageId -> {userItem, item, content, parts, done}
+    // messageId -> {userItem, item, content, parts, done, userText, queued, cancelling}
     turns: new Map(),
     // messageId -> rating, until the server acknowledges the feedback
     pendingFeedback: new Map(),
+    // The server answered `cancel` with UNKNOWN_ACTION: no Stop button any more.
+    cancelUnsupported: false,
     // What each getHistory in flight asked for, in order ("replace" or "older"): a history
     // frame does not say which request it answers, and answers come in request order.
     historyRequests: [],
-    // Whether the server said older messages exist than the oldest on screen.
     hasMore: false,
-    // The top-of-list notice about older messages, while hasMore.
     olderNotice: null,
   };
+
+  const render = () => (window.ChatRender && typeof window.ChatRender.answer === "function" ? window.ChatRender : null);
 
   // --- session storage ----------------------------------------------------------------
 
@@ -67,7 +91,7 @@
     try {
       const stored = JSON.parse(localStorage.getItem(state.storageKey) || "null");
       if (stored && typeof stored.sessionId === "string" && typeof stored.sessionToken === "string") {
-        return stored;
+        return { sessionId: stored.sessionId, sessionToken: stored.sessionToken };
       }
     } catch (_error) {
       // Corrupt or unavailable storage: start a fresh session rather than fail to load.
@@ -83,6 +107,13 @@
     } catch (_error) {
       // Private modes may refuse storage; the session then lasts as long as the page.
     }
+    drawConversations();
+  }
+
+  function drawConversations() {
+    if (!state.conversations) return;
+    const current = state.session ? state.session.sessionId : null;
+    window.ChatConversations.render(el.conversationList, state.conversations, current, switchTo);
   }
 
   // --- connection ---------------------------------------------------------------------
@@ -118,7 +149,7 @@
   }
 
   async function connect() {
-    clearTimeout(state.reconnectTimer);
+    stopCountdown();
     // The connection is authorized once, at the handshake: an expired token cannot open it.
     if (state.signIn && (await state.signIn.renewIfExpired())) {
       setStatus("connecting", "Signing in…");
@@ -140,6 +171,7 @@
       opened = true;
       if (state.tryFresh) {
         // The server is reachable, so the earlier refusal was about the stored session.
+        if (state.session && state.conversations) state.conversations.remove(state.session.sessionId);
         saveSession(null);
         state.tryFresh = false;
         state.sessionDropped = true;
@@ -147,7 +179,7 @@
       state.connected = true;
       state.attempt = 0;
       setStatus("connected", "Connected");
-      updateSendEnabled();
+      updateComposer();
       send({ action: "getSession" });
       state.pingTimer = setInterval(() => send({ action: "ping" }), PING_INTERVAL_MS);
     });
@@ -166,10 +198,12 @@
       if (state.socket !== socket) return;
       state.socket = null;
       state.connected = false;
+      state.listingSessions = false;
       // Requests on a closed socket get no answers; the resume asks for history afresh.
       state.historyRequests = [];
       clearInterval(state.pingTimer);
-      updateSendEnabled();
+      markUnsentAsWaiting();
+      updateComposer();
       // Browsers hide the handshake's HTTP status (401/403); a close before open with a
       // stored session may be a refusal, so try once without it before backing off.
       if (!opened && withSession) {
@@ -187,14 +221,60 @@
     });
   }
 
+  function backoffCeiling() {
+    const max = document.visibilityState === "hidden" ? BACKOFF_MAX_HIDDEN_MS : BACKOFF_MAX_VISIBLE_MS;
+    return Math.min(max, BACKOFF_BASE_MS * 2 ** state.attempt);
+  }
+
   function scheduleReconnect() {
-    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** state.attempt);
+    const ceiling = backoffCeiling();
     // Jitter keeps a crowd of clients from reconnecting in lockstep after an outage.
     const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
     state.attempt += 1;
-    setStatus("disconnected", `Disconnected. Reconnecting in ${Math.ceil(delay / 1000)} s…`);
-    state.reconnectTimer = setTimeout(connect, delay);
+    waitThenConnect(delay);
   }
+
+  function waitThenConnect(delay) {
+    clearTimeout(state.reconnectTimer);
+    state.reconnectAt = Date.now() + delay;
+    state.reconnectTimer = setTimeout(connect, delay);
+    setStatus("disconnected", "Disconnected.");
+    // The status region announces "Disconnected." once; the ticking seconds are not read out.
+    const countdown = document.createElement("span");
+    countdown.setAttribute("aria-live", "off");
+    countdown.dataset.testid = "reconnect-countdown";
+    el.status.append(" ", countdown);
+    const tick = () => {
+      const seconds = Math.max(0, Math.ceil((state.reconnectAt - Date.now()) / 1000));
+      countdown.textContent = `Reconnecting in ${seconds} s…`;
+    };
+    tick();
+    clearInterval(state.countdownTimer);
+    state.countdownTimer = setInterval(tick, 250);
+    el.banner.hidden = false;
+  }
+
+  function stopCountdown() {
+    clearTimeout(state.reconnectTimer);
+    clearInterval(state.countdownTimer);
+    state.reconnectTimer = null;
+    el.banner.hidden = true;
+  }
+
+  function reconnectNow() {
+    if (state.socket) return;
+    state.attempt = 0;
+    connect();
+    el.input.focus();
+  }
+
+  el.reconnectNow.addEventListener("click", reconnectNow);
+
+  // Back on screen with a long wait ahead (the tab was hidden): no more than 10 s from now.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible" || !state.reconnectTimer) return;
+    if (state.reconnectAt - Date.now() > BACKOFF_MAX_VISIBLE_MS) waitThenConnect(BACKOFF_MAX_VISIBLE_MS);
+  });
 
   function send(frame) {
     if (!state.socket || state.socket.readyState !== WebSocket.OPEN) return false;
@@ -207,16 +287,16 @@
     el.status.textContent = text;
   }
 
-  function updateSendEnabled() {
-    el.send.disabled = !state.connected;
-  }
-
   // --- frames from the server ---------------------------------------------------------
 
   function handleFrame(frame) {
     switch (frame.type) {
       case "session":
         onSession(frame);
+        break;
+      case "sessions":
+        state.listingSessions = false;
+        state.conversations.replace(frame.sessions);
         break;
       case "history":
         onHistory(frame);
@@ -241,17 +321,34 @@
 
   function onSession(frame) {
     saveSession({ sessionId: frame.sessionId, sessionToken: frame.sessionToken });
+    if (state.signIn && send({ action: "listSessions" })) state.listingSessions = true;
     if (frame.resumed) {
       requestHistory("replace");
-    } else if (state.sessionDropped && el.list.children.length) {
-      // What is on screen belongs to a session the server no longer accepts.
-      state.turns.clear();
-      state.pendingFeedback.clear();
-      resetHistory();
-      el.list.replaceChildren();
-      addNotice("Your previous conversation could not be resumed; this is a new one.");
+    } else {
+      if (state.sessionDropped && el.list.children.length) {
+        // What is on screen belongs to a session the server no longer accepts: the questions
+        // still waiting to go out are asked in the new one.
+        const queued = [...state.turns.entries()].filter(([, turn]) => turn.item && !turn.done);
+        clearConversation();
+        addNotice("Your previous conversation could not be resumed; this is a new one.");
+        for (const [messageId, turn] of queued) ensureTurn(messageId, turn.userText, { withAnswer: true, queued: true });
+      }
+      sendQueued();
     }
     state.sessionDropped = false;
+  }
+
+  // Questions typed while offline (and those never answered before a drop) go out now, each
+  // once: the server is idempotent by messageId should one already have reached it.
+  function sendQueued() {
+    for (const [messageId, turn] of state.turns) {
+      if (!turn.item || turn.done || !turn.queued) continue;
+      if (!sendQuestion(messageId, turn.userText)) return;
+      turn.queued = false;
+      setPlaceholder(turn, "Sending…");
+      noteActivity(turn.userText);
+    }
+    updateComposer();
   }
 
   function requestHistory(kind) {
@@ -271,14 +368,9 @@
     state.olderNotice = null;
   }
 
-  function loadingOlder() {
-    return state.historyRequests.includes("older");
-  }
-
-  // Near the top with older messages on the server: fetch the page before the oldest shown.
   function maybeLoadOlder() {
     if (!state.hasMore || state.historyRequests.length) return;
-    if (el.list.scrollTop > OLDER_TRIGGER_PX) return;
+    if (el.scroller.scrollTop > OLDER_TRIGGER_PX) return;
     requestHistory("older");
   }
 
@@ -295,7 +387,7 @@
       state.olderNotice = item;
     }
     if (el.list.firstChild !== state.olderNotice) el.list.prepend(state.olderNotice);
-    const loading = loadingOlder();
+    const loading = state.historyRequests.includes("older");
     state.olderNotice.setAttribute("aria-busy", String(loading));
     state.olderNotice.textContent = loading ? "Loading older messages…" : "Scroll up for older messages.";
   }
@@ -308,11 +400,20 @@
       const known = state.turns.get(entry.messageId);
       if (entry.role === "user") {
         if (known && known.userItem) continue;
-        ensureTurn(entry.messageId, String(entry.content ?? ""), { withAnswer: false, parent });
+        const turn = ensureTurn(entry.messageId, String(entry.content ?? ""), { withAnswer: false, parent });
+        stamp(turn.userItem, entry.timestamp);
+        if (entry.status === "failed") {
+          ensureTurn(entry.messageId, null, { withAnswer: true, parent });
+          settleTurn(turn, "error", "Error:", "This message didn't get an answer.", "message-error");
+          addRetryButton(turn, entry.messageId);
+        } else if (entry.status === "pending") {
+          ensureTurn(entry.messageId, null, { withAnswer: true, parent });
+          setPlaceholder(turn, "Waiting for the answer…");
+        }
       } else if (entry.role === "assistant") {
-        if (known && known.item) continue;
+        if (known && known.item && known.done && known.answered) continue;
         const turn = ensureTurn(entry.messageId, null, { withAnswer: true, parent });
-        finishAnswer(turn, entry.messageId, entry.content, entry.sources);
+        finishAnswer(turn, entry.messageId, entry);
       }
     }
   }
@@ -332,14 +433,31 @@
     state.olderNotice = null;
     showOlderNotice();
     renderEntries(messages, el.list);
+    const firstQuestion = messages.find((entry) => entry && entry.role === "user");
+    const last = messages[messages.length - 1];
+    if (firstQuestion) {
+      // Only a first page that starts the conversation can name it; any page dates it.
+      const question = state.hasMore ? null : String(firstQuestion.content ?? "");
+      state.conversations.touch(state.session, { question, at: last.timestamp, createdAt: firstQuestion.timestamp });
+    }
     for (const [messageId, turn] of waiting) {
-      if (state.turns.has(messageId) && state.turns.get(messageId).item) continue;
-      ensureTurn(messageId, turn.userText, { withAnswer: true });
+      const shown = state.turns.get(messageId);
+      if (shown && shown.item && shown.done) continue;
+      const again = ensureTurn(messageId, turn.userText, { withAnswer: true });
       // Idempotent by messageId: the server acks it as a duplicate and repeats the answer
       // if it exists, or answers it now if the first attempt never reached it.
-      send({ action: "sendMessage", messageId, content: turn.userText });
+      if (sendQuestion(messageId, turn.userText)) {
+        if (turn.queued) noteActivity(turn.userText);
+        setPlaceholder(again, "Sending…");
+      } else {
+        again.queued = true;
+        setPlaceholder(again, WAITING_TEXT);
+      }
     }
-    updateEmptyHint();
+    updateRegenerate();
+    updateComposer();
+    updateWelcome();
+    markScrollable();
     scrollToEnd(true);
     fillViewport();
   }
@@ -351,35 +469,33 @@
     renderEntries(messages, fragment);
     // A page with nothing new cannot move the oldest message shown: paging would repeat it.
     if (!fragment.childNodes.length) state.hasMore = false;
-    const heightBefore = el.list.scrollHeight;
-    const topBefore = el.list.scrollTop;
+    const heightBefore = el.scroller.scrollHeight;
+    const topBefore = el.scroller.scrollTop;
     const anchor = state.olderNotice ? state.olderNotice.nextSibling : el.list.firstChild;
     el.list.insertBefore(fragment, anchor);
     showOlderNotice();
-    el.list.scrollTop = topBefore + (el.list.scrollHeight - heightBefore);
-    updateEmptyHint();
+    el.scroller.scrollTop = topBefore + (el.scroller.scrollHeight - heightBefore);
+    updateWelcome();
+    markScrollable();
     fillViewport();
   }
 
   // A first page too short to scroll would leave older messages unreachable: load on.
   function fillViewport() {
-    if (state.hasMore && el.list.scrollHeight <= el.list.clientHeight) requestHistory("older");
+    if (state.hasMore && el.scroller.scrollHeight <= el.scroller.clientHeight) requestHistory("older");
   }
-
-  el.list.addEventListener("scroll", maybeLoadOlder, { passive: true });
 
   function onAck(frame) {
     const rating = state.pendingFeedback.get(frame.messageId);
+    const turn = state.turns.get(frame.messageId);
     if (rating) {
       state.pendingFeedback.delete(frame.messageId);
-      const turn = state.turns.get(frame.messageId);
       if (turn && turn.feedbackNote) turn.feedbackNote.textContent = "Thanks for the feedback.";
       return;
     }
-    const turn = state.turns.get(frame.messageId);
-    if (turn && turn.item && !turn.done && !turn.parts.length) {
-      turn.content.textContent = "Thinking…";
-    }
+    if (!turn) return;
+    if (turn.userItem && frame.timestamp) stamp(turn.userItem, frame.timestamp);
+    if (turn.item && !turn.done && !turn.parts.length) setPlaceholder(turn, "Thinking…");
   }
 
   function onDelta(frame) {
@@ -389,19 +505,43 @@
     turn.item.dataset.state = "streaming";
     turn.content.classList.remove("placeholder");
     // Fragments may arrive out of order; join() leaves gaps empty until they are filled.
-    turn.content.textContent = turn.parts.join("");
+    const text = turn.parts.join("");
+    const renderer = render();
+    if (renderer && typeof renderer.streaming === "function") {
+      turn.content.classList.remove("plain");
+      renderer.streaming(turn.content, text);
+    } else {
+      turn.content.classList.add("plain");
+      turn.content.textContent = text;
+    }
     scrollToEnd();
   }
 
   function onMessage(frame) {
     const turn = ensureTurn(frame.messageId, null, { withAnswer: true });
-    finishAnswer(turn, frame.messageId, frame.content, frame.sources);
+    finishAnswer(turn, frame.messageId, frame);
+    updateComposer();
     scrollToEnd();
   }
 
   function onError(frame) {
     const text = typeof frame.message === "string" && frame.message ? frame.message : "Something went wrong.";
     const turn = frame.messageId ? state.turns.get(frame.messageId) : null;
+    if (frame.code === "UNKNOWN_ACTION") {
+      if (turn && turn.cancelling) {
+        // This server cannot stop an answer: the answer goes on, and no more Stop buttons.
+        turn.cancelling = false;
+        state.cancelUnsupported = true;
+        el.note.textContent = "Stopping isn't available on this server.";
+        updateComposer();
+        return;
+      }
+      if (!frame.messageId && state.listingSessions) {
+        // No server-side list here: the one this browser keeps stays.
+        state.listingSessions = false;
+        return;
+      }
+    }
     if (turn && state.pendingFeedback.has(frame.messageId)) {
       state.pendingFeedback.delete(frame.messageId);
       if (turn.feedbackNote) turn.feedbackNote.textContent = text;
@@ -411,6 +551,7 @@
       // Not by colour alone: screen readers hear that this bubble is an error.
       settleTurn(turn, "error", "Error:", text, "message-error");
       if (frame.retryable) addRetryButton(turn, frame.messageId);
+      updateComposer();
       // The person just sent this; the reason it failed must be in view.
       scrollToEnd(true);
       return;
@@ -420,10 +561,10 @@
 
   // --- rendering ----------------------------------------------------------------------
 
-  function ensureTurn(messageId, userText, { withAnswer, parent = el.list }) {
+  function ensureTurn(messageId, userText, { withAnswer, parent = el.list, queued = false }) {
     let turn = state.turns.get(messageId);
     if (!turn) {
-      turn = { userItem: null, item: null, content: null, parts: [], done: false, userText: userText || "" };
+      turn = { userItem: null, item: null, content: null, parts: [], done: false, userText: userText || "", queued };
       state.turns.set(messageId, turn);
     }
     if (userText !== null && !turn.userItem) {
@@ -435,14 +576,11 @@
     }
     if (withAnswer && !turn.item) {
       turn.item = bubble("assistant", messageId);
-      turn.item.dataset.state = "pending";
-      turn.item.setAttribute("aria-busy", "true");
       turn.content = turn.item.querySelector(".content");
-      turn.content.classList.add("placeholder");
-      turn.content.textContent = "Sending…";
+      setPlaceholder(turn, queued ? WAITING_TEXT : "Sending…");
       parent.appendChild(turn.item);
     }
-    updateEmptyHint();
+    updateWelcome();
     return turn;
   }
 
@@ -461,25 +599,69 @@
     return item;
   }
 
+  // A bubble's time, on hover (and to screen readers through <time>).
+  function stamp(item, iso) {
+    const when = window.ChatConversations.formatTime(iso);
+    if (!item || !when) return;
+    item.title = when;
+    let time = item.querySelector("time");
+    if (!time) {
+      time = document.createElement("time");
+      time.className = "visually-hidden";
+      item.querySelector(".visually-hidden").after(time);
+    }
+    time.dateTime = String(iso);
+    time.textContent = `At ${when}: `;
+  }
+
+  function setPlaceholder(turn, text) {
+    turn.done = false;
+    turn.item.dataset.state = text === WAITING_TEXT ? "queued" : "pending";
+    turn.item.classList.remove("error");
+    turn.item.setAttribute("aria-busy", "true");
+    turn.content.dataset.testid = "message-content";
+    turn.content.classList.add("placeholder", "plain");
+    turn.content.textContent = text;
+  }
+
   // A turn's bubble, done: its state ("complete" or "error"), the label screen readers hear,
   // its final text and the test id of that text.
   function settleTurn(turn, outcome, label, text, testid) {
     turn.done = true;
+    turn.answered = outcome === "complete";
     turn.item.dataset.state = outcome;
     turn.item.classList.toggle("error", outcome === "error");
     turn.item.setAttribute("aria-busy", "false");
     turn.item.querySelector(".visually-hidden").textContent = label;
     turn.content.classList.remove("placeholder");
+    turn.content.classList.add("plain");
     turn.content.textContent = text;
     turn.content.dataset.testid = testid;
+    for (const stale of turn.item.querySelectorAll(".sources, .actions, .retry, .stopped-note")) stale.remove();
   }
 
-  function finishAnswer(turn, messageId, content, sources) {
+  function finishAnswer(turn, messageId, message) {
     // An earlier error in this bubble (say, before a resend) no longer applies.
-    settleTurn(turn, "complete", "Assistant:", String(content ?? ""), "message-content");
-    for (const stale of turn.item.querySelectorAll(".sources, .feedback, .retry")) stale.remove();
-    if (Array.isArray(sources) && sources.length) turn.item.appendChild(sourceList(sources));
-    turn.item.appendChild(feedbackControls(turn, messageId));
+    settleTurn(turn, "complete", "Assistant:", String(message.content ?? ""), "message-content");
+    turn.message = message;
+    stamp(turn.item, message.timestamp);
+    const renderer = render();
+    if (renderer) {
+      turn.content.classList.remove("plain");
+      renderer.answer(turn.content, message);
+    } else if (Array.isArray(message.sources) && message.sources.length) {
+      turn.item.appendChild(sourceList(message.sources));
+    }
+    if (message.stopped === true) {
+      turn.item.dataset.stopped = "true";
+      const note = document.createElement("p");
+      note.className = "stopped-note";
+      note.dataset.testid = "stopped-note";
+      note.textContent = "You stopped this answer.";
+      turn.item.appendChild(note);
+    }
+    turn.item.appendChild(answerActions(turn, messageId, message));
+    updateRegenerate();
   }
 
   function sourceList(sources) {
@@ -499,16 +681,88 @@
     return wrapper;
   }
 
-  function feedbackControls(turn, messageId) {
-    const group = document.createElement("div");
-    group.className = "feedback";
-    group.setAttribute("role", "group");
-    group.setAttribute("aria-label", "Rate this answer");
+  function smallButton(text, testid, onClick) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "action-button";
+    button.dataset.testid = testid;
+    button.textContent = text;
+    button.addEventListener("click", onClick);
+    return button;
+  }
+
+  function answerActions(turn, messageId, message) {
+    const bar = document.createElement("div");
+    bar.className = "actions";
     const note = document.createElement("span");
     note.className = "feedback-note";
     note.setAttribute("aria-live", "polite");
     turn.feedbackNote = note;
+    const copy = smallButton("Copy", "copy-button", async () => {
+      const renderer = render();
+      const text = renderer && typeof renderer.copyText === "function" ? renderer.copyText(message) : String(message.content ?? "");
+      note.textContent = (await copyToClipboard(text)) ? "Copied." : "Copying failed; select the text instead.";
+    });
+    const regenerate = smallButton("Regenerate", "regenerate-button", () => {
+      if (submit(turn.userText)) el.input.focus();
+    });
+    regenerate.classList.add("regenerate");
+    regenerate.hidden = true;
+    bar.append(copy, regenerate, feedbackControls(turn, messageId, message.feedback), note);
+    return bar;
+  }
+
+  async function copyToClipboard(text) {
+    try {
+      if (navigator.clipboard && window.isSecureContext) {
+        await navigator.clipboard.writeText(text);
+        return true;
+      }
+    } catch (_error) {
+      // Refused (permissions, an unfocused page): try the old way below.
+    }
+    const scratch = document.createElement("textarea");
+    scratch.value = text;
+    scratch.setAttribute("readonly", "");
+    scratch.className = "visually-hidden";
+    document.body.appendChild(scratch);
+    scratch.select();
+    let copied = false;
+    try {
+      copied = document.execCommand("copy");
+    } catch (_error) {
+      copied = false;
+    }
+    scratch.remove();
+    return copied;
+  }
+
+  // Only the newest answer can be regenerated.
+  function updateRegenerate() {
+    const buttons = [...el.list.querySelectorAll(".regenerate")];
+    buttons.forEach((button, n) => {
+      button.hidden = n !== buttons.length - 1;
+    });
+  }
+
+  function feedbackControls(turn, messageId, given) {
+    const group = document.createElement("div");
+    group.className = "feedback";
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", "Rate this answer");
     const buttons = [];
+    const rate = (rating, comment) => {
+      const frame = { action: "feedback", messageId, rating };
+      if (comment) frame.comment = comment;
+      if (!send(frame)) {
+        turn.feedbackNote.textContent = "Not connected; try again when reconnected.";
+        return false;
+      }
+      state.pendingFeedback.set(messageId, rating);
+      for (const button of buttons) button.setAttribute("aria-pressed", String(button.dataset.rating === rating));
+      turn.feedbackNote.textContent = "";
+      return true;
+    };
     for (const [rating, label] of [
       ["up", "Helpful"],
       ["down", "Not helpful"],
@@ -517,24 +771,51 @@
       button.type = "button";
       button.className = "feedback-button";
       button.dataset.testid = `feedback-${rating}`;
+      button.dataset.rating = rating;
       button.setAttribute("aria-label", label);
-      button.setAttribute("aria-pressed", "false");
+      button.setAttribute("aria-pressed", String(given === rating));
       button.title = label;
       button.appendChild(thumbIcon(rating));
       button.addEventListener("click", () => {
-        if (!send({ action: "feedback", messageId, rating })) {
-          note.textContent = "Not connected; try again when reconnected.";
-          return;
-        }
-        state.pendingFeedback.set(messageId, rating);
-        for (const other of buttons) other.setAttribute("aria-pressed", String(other === button));
-        note.textContent = "";
+        if (rate(rating) && rating === "down") group.after(commentBox(turn, rate));
+        else if (rating === "up") turn.item.querySelector(".comment-box")?.remove();
       });
       buttons.push(button);
       group.appendChild(button);
     }
-    group.appendChild(note);
     return group;
+  }
+
+  // After a thumbs-down: an optional word on what was wrong, sent with the same rating.
+  function commentBox(turn, rate) {
+    turn.item.querySelector(".comment-box")?.remove();
+    const box = document.createElement("form");
+    box.className = "comment-box";
+    box.dataset.testid = "comment-box";
+    box.setAttribute("aria-label", "What was wrong with this answer?");
+    const label = document.createElement("label");
+    const field = document.createElement("textarea");
+    field.id = `comment-${turn.item.dataset.messageId}`;
+    field.maxLength = MAX_COMMENT_CHARS;
+    field.rows = 2;
+    field.dataset.testid = "comment-input";
+    label.htmlFor = field.id;
+    label.textContent = "What was wrong? (optional)";
+    const submitButton = document.createElement("button");
+    submitButton.type = "submit";
+    submitButton.textContent = "Send comment";
+    submitButton.dataset.testid = "comment-send";
+    box.append(label, field, submitButton);
+    box.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const comment = field.value.trim().slice(0, MAX_COMMENT_CHARS);
+      if (comment && rate("down", comment)) {
+        box.remove();
+        el.input.focus();
+      }
+    });
+    queueMicrotask(() => field.focus());
+    return box;
   }
 
   function thumbIcon(rating) {
@@ -558,19 +839,18 @@
     button.dataset.testid = "retry-button";
     button.textContent = "Try again";
     button.addEventListener("click", () => {
-      if (!state.connected) return;
       // The same messageId: the server retries a failed answer in place, and an id it never
       // stored (RATE_LIMITED) is simply new to it; a fresh id would duplicate the question.
       button.remove();
-      turn.done = false;
       turn.parts = [];
-      turn.item.dataset.state = "pending";
-      turn.item.classList.remove("error");
-      turn.item.setAttribute("aria-busy", "true");
-      turn.content.dataset.testid = "message-content";
-      turn.content.classList.add("placeholder");
-      turn.content.textContent = "Sending…";
-      send({ action: "sendMessage", messageId, content: turn.userText });
+      if (sendQuestion(messageId, turn.userText)) {
+        setPlaceholder(turn, "Sending…");
+      } else {
+        turn.queued = true;
+        setPlaceholder(turn, WAITING_TEXT);
+      }
+      updateComposer();
+      el.input.focus();
     });
     turn.item.appendChild(button);
   }
@@ -581,21 +861,70 @@
     item.dataset.testid = kind === "error" ? "notice-error" : "notice";
     item.textContent = text;
     el.list.appendChild(item);
-    updateEmptyHint();
+    updateWelcome();
     scrollToEnd();
   }
 
-  function updateEmptyHint() {
-    el.emptyHint.hidden = el.list.children.length > 0;
+  function updateWelcome() {
+    el.welcome.hidden = el.list.children.length > 0;
+    el.scroller.hidden = !el.welcome.hidden;
+  }
+
+  // A long question scrolls inside its bubble; keyboard users must be able to reach it.
+  function markScrollable() {
+    for (const content of el.list.querySelectorAll(".message.user .content:not([tabindex])")) {
+      if (content.scrollHeight > content.clientHeight + 1) {
+        content.tabIndex = 0;
+        content.setAttribute("role", "region");
+        content.setAttribute("aria-label", "Your message");
+      }
+    }
+  }
+
+  function nearEnd() {
+    return el.scroller.scrollHeight - el.scroller.scrollTop - el.scroller.clientHeight < NEAR_END_PX;
   }
 
   function scrollToEnd(force = false) {
-    // scrollHeight already includes what was just added; the margin absorbs its height. No
-    // smooth scrolling: it leaves scrollTop behind and the next check would think we moved.
-    const nearEnd = el.list.scrollHeight - el.list.scrollTop - el.list.clientHeight < 200;
+    // No smooth scrolling: it leaves scrollTop behind and the next check would think we moved.
     // Do not yank the view away from someone reading older messages.
-    if (force || nearEnd) el.list.scrollTop = el.list.scrollHeight;
+    if (force || nearEnd()) el.scroller.scrollTop = el.scroller.scrollHeight;
+    updateJump();
   }
+
+  function streaming() {
+    return [...state.turns.values()].some((turn) => turn.item && !turn.done && !turn.queued);
+  }
+
+  function updateJump() {
+    el.jump.hidden = nearEnd() || !streaming();
+  }
+
+  el.scroller.addEventListener(
+    "scroll",
+    () => {
+      maybeLoadOlder();
+      updateJump();
+    },
+    { passive: true },
+  );
+
+  el.jump.addEventListener("click", () => {
+    scrollToEnd(true);
+    el.jump.hidden = true;
+    el.input.focus();
+  });
+
+  // The wheel over the header, the composer or the margins scrolls the conversation too.
+  document.addEventListener(
+    "wheel",
+    (event) => {
+      if (event.target.closest && event.target.closest("#message-scroller, .sidebar, textarea")) return;
+      const step = event.deltaMode === 1 ? 16 : event.deltaMode === 2 ? el.scroller.clientHeight : 1;
+      el.scroller.scrollTop += event.deltaY * step;
+    },
+    { passive: true },
+  );
 
   // --- sending ------------------------------------------------------------------------
 
@@ -606,23 +935,71 @@
     return `m-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
   }
 
-  function submit(text) {
-    const content = text.trim();
-    if (!content || !state.connected) return false;
-    const messageId = newMessageId();
+  function sendQuestion(messageId, content) {
     const frame = { action: "sendMessage", messageId, content, timestamp: new Date().toISOString() };
     if (state.session) frame.sessionId = state.session.sessionId;
-    if (!send(frame)) return false;
-    ensureTurn(messageId, content, { withAnswer: true });
+    return send(frame);
+  }
+
+  function noteActivity(question) {
+    if (state.session) state.conversations.touch(state.session, { question });
+  }
+
+  // A question, sent now or (offline) queued in view until the connection is back.
+  function submit(text) {
+    const content = text.trim();
+    if (!content || content.length > MAX_CONTENT_CHARS) return false;
+    const messageId = newMessageId();
+    const sent = state.connected && sendQuestion(messageId, content);
+    ensureTurn(messageId, content, { withAnswer: true, queued: !sent });
+    if (sent) noteActivity(content);
+    markScrollable();
+    updateComposer();
     scrollToEnd(true);
     return true;
+  }
+
+  // Answers still in flight, newest last (a queued one has not left the page).
+  function inFlight() {
+    return [...state.turns.entries()].filter(([, turn]) => turn.item && !turn.done && !turn.queued);
+  }
+
+  function updateComposer() {
+    const length = el.input.value.trim().length;
+    const over = length > MAX_CONTENT_CHARS;
+    el.send.disabled = length === 0 || over;
+    el.charCount.textContent = over
+      ? `${length} / ${MAX_CONTENT_CHARS}: too long to send, please shorten it.`
+      : length > MAX_CONTENT_CHARS * 0.9
+        ? `${length} / ${MAX_CONTENT_CHARS}`
+        : "";
+    el.charCount.classList.toggle("over", over);
+    el.input.setAttribute("aria-invalid", String(over));
+    el.stop.hidden = state.cancelUnsupported || !state.connected || inFlight().length === 0;
+    if (el.stop.hidden && document.activeElement === el.stop) el.input.focus();
+  }
+
+  // Questions that went out but may not have reached the server before the drop wait too.
+  function markUnsentAsWaiting() {
+    for (const turn of state.turns.values()) {
+      if (turn.item && !turn.done && !turn.parts.length) {
+        turn.queued = true;
+        setPlaceholder(turn, WAITING_TEXT);
+      }
+    }
+  }
+
+  function grow() {
+    el.input.style.height = "auto";
+    el.input.style.height = `${el.input.scrollHeight + 2}px`;
   }
 
   el.form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (submit(el.input.value)) {
       el.input.value = "";
-      updateCharCount();
+      grow();
+      updateComposer();
     }
     el.input.focus();
   });
@@ -635,32 +1012,79 @@
     }
   });
 
-  function updateCharCount() {
-    const length = el.input.value.trim().length;
-    const over = length > MAX_CONTENT_CHARS;
-    // Shown only near the limit; the server stays the judge (it answers MESSAGE_TOO_LARGE).
-    el.charCount.textContent = length > MAX_CONTENT_CHARS * 0.9 ? `${length} / ${MAX_CONTENT_CHARS}` : "";
-    el.charCount.classList.toggle("over", over);
+  el.input.addEventListener("input", () => {
+    grow();
+    updateComposer();
+  });
+
+  el.stop.addEventListener("click", () => {
+    const running = inFlight();
+    if (running.length) {
+      const [messageId, turn] = running[running.length - 1];
+      turn.cancelling = true;
+      send({ action: "cancel", messageId });
+    }
+    el.input.focus();
+  });
+
+  for (const example of document.querySelectorAll("[data-testid='example-prompt']")) {
+    example.addEventListener("click", () => {
+      submit(example.textContent);
+      el.input.focus();
+    });
   }
 
-  el.input.addEventListener("input", updateCharCount);
+  // --- conversations ------------------------------------------------------------------
 
-  el.newChat.addEventListener("click", () => {
-    saveSession(null);
+  function clearConversation() {
     state.turns.clear();
     state.pendingFeedback.clear();
     resetHistory();
     el.list.replaceChildren();
-    updateEmptyHint();
+    el.note.textContent = "";
+    updateWelcome();
+    updateComposer();
+  }
+
+  // Drop the socket and open a new one for ``session`` (null: a new conversation).
+  function reopen(session) {
+    saveSession(session);
+    clearConversation();
     const socket = state.socket;
     state.socket = null;
     state.connected = false;
     clearInterval(state.pingTimer);
-    if (socket) socket.close(1000, "new conversation");
+    if (socket) socket.close(1000, "switching conversation");
     state.attempt = 0;
+    state.tryFresh = false;
     connect();
+    closeSidebar();
     el.input.focus();
+  }
+
+  function switchTo(entry) {
+    if (state.session && state.session.sessionId === entry.sessionId) {
+      closeSidebar();
+      el.input.focus();
+      return;
+    }
+    reopen({ sessionId: entry.sessionId, sessionToken: entry.sessionToken });
+  }
+
+  function closeSidebar() {
+    el.sidebar.classList.remove("open");
+    el.sidebarToggle.setAttribute("aria-expanded", "false");
+  }
+
+  el.sidebarToggle.addEventListener("click", () => {
+    const open = !el.sidebar.classList.contains("open");
+    el.sidebar.classList.toggle("open", open);
+    el.sidebarToggle.setAttribute("aria-expanded", String(open));
+    if (open) el.sidebar.querySelector("button")?.focus();
   });
+
+  // "New conversation" keeps the old one: it stays in the list, a click away.
+  el.newChat.addEventListener("click", () => reopen(null));
 
   el.signOut.addEventListener("click", () => {
     // Signing out forgets this user's conversation on this browser too.
@@ -672,8 +1096,11 @@
   });
 
   async function start() {
+    updateWelcome();
+    updateComposer();
     const config = await resolveConfig();
     state.baseUrl = config.websocketUrl;
+    let listKey = LIST_KEY;
     if (config.signIn) {
       state.signIn = window.ChatSignIn.create(config.signIn);
       setStatus("connecting", "Signing in…");
@@ -686,10 +1113,13 @@
       }
       if (!user) return; // on the way to the hosted UI
       state.storageKey = `${STORAGE_KEY}.${user.sub}`;
+      listKey = `${LIST_KEY}.${user.sub}`;
       el.signOut.hidden = false;
       if (user.email) el.signOut.title = `Signed in as ${user.email}`;
     }
+    state.conversations = window.ChatConversations.create(listKey, drawConversations);
     state.session = loadSession();
+    drawConversations();
     connect();
   }
 
