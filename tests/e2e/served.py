@@ -53,6 +53,10 @@ class ServerProcess:
         # The embedded defaults whatever the developer's shell says (a real model, a limit).
         env = {name: value for name, value in os.environ.items() if name not in _LEAKY_SETTINGS}
         env |= {"CHATBOT_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
+        # Every page of a test module connects from 127.0.0.1: the per-IP bounds would refuse
+        # the eleventh session or the thirty-first message of a minute (tests/e2e/test_abuse.py
+        # tests them at their defaults).
+        env |= {"SESSIONS_PER_IP_PER_MINUTE": "1000", "MESSAGES_PER_IP_PER_MINUTE": "1000"}
         self.process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "chatbot.cli", "serve"),

@@ -7,6 +7,7 @@ mode only of a folder it creates, and SQLite creates its files with the process'
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -24,8 +25,14 @@ def private_directory(path: Path) -> None:
 
 
 def private_file(path: Path) -> None:
-    """``path`` with mode 0600, created empty first if missing (never truncated)."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+    """``path`` with mode 0600, created empty first if missing (never truncated).
+
+    An existing file is only chmodded, never opened: closing any descriptor of a file drops
+    every POSIX lock this process holds on it, SQLite's included, and another process could
+    then check the shared WAL away beneath this one's open connection."""
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     os.chmod(path, FILE_MODE)
 
 
