@@ -207,6 +207,8 @@ class ChatbotStack(Stack):
 
         # --- least privilege, function by function ---------------------------------------
         tables.grant(websocket.role, "sessions", ("GetItem", "PutItem", "UpdateItem"))
+        # listSessions reads a signed-in user's sessions through the byUser index.
+        tables.grant(websocket.role, "sessions", ("Query",), indexes=("byUser",))
         tables.grant(websocket.role, "connections", ("GetItem", "PutItem", "DeleteItem"))
         tables.grant(
             websocket.role,

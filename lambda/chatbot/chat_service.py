@@ -11,7 +11,13 @@ from aws_lambda_powertools import Logger
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.clock import Clock
 from chatbot.conversations import ConversationStore
-from chatbot.errors import ChatbotError, InternalError, SessionMismatchError, as_chatbot_error
+from chatbot.errors import (
+    ChatbotError,
+    InternalError,
+    SessionMismatchError,
+    UnknownActionError,
+    as_chatbot_error,
+)
 from chatbot.history_pages import EXTRA_RECORDS, history_frame
 from chatbot.limits import ConnectRequest, RequestLimits
 from chatbot.ports import (
@@ -22,22 +28,27 @@ from chatbot.ports import (
     FrameTooLargeError,
 )
 from chatbot.protocol import (
+    ACTIONS,
     AckFrame,
     AnyClientFrame,
+    CancelFrame,
     ErrorFrame,
     FeedbackFrame,
     FrameError,
     GetHistoryFrame,
     GetSessionFrame,
+    ListSessionsFrame,
     MessageFrame,
     PingFrame,
     PongFrame,
     SendMessageFrame,
     ServerFrame,
     SessionFrame,
+    SessionsFrame,
+    SessionSummary,
     parse_client_frame,
 )
-from chatbot.records import ConversationRecord, iso
+from chatbot.records import ConversationRecord, Session, iso
 from chatbot.sessions import SessionManager
 from chatbot.tokens import SessionTokens
 
@@ -174,7 +185,7 @@ class ChatService:
             case SendMessageFrame():
                 if frame.sessionId is not None and frame.sessionId != session.sessionId:
                     raise SessionMismatchError()
-                self._send_message(connection_id, session.sessionId, frame, source_ip)
+                self._send_message(connection_id, session, frame, source_ip)
             case GetHistoryFrame():
                 records = self._conversations.history(
                     session.sessionId, limit=frame.limit + EXTRA_RECORDS, before=frame.before
@@ -182,6 +193,13 @@ class ChatService:
                 self._post(
                     connection_id, history_frame(session.sessionId, records, limit=frame.limit)
                 )
+            case CancelFrame():
+                # Still being answered: the engine stops at its next delta and sends the
+                # stopped answer as the final ``message``. Already answered (or failed): no
+                # effect, and no reply (the answer was, or is being, sent already).
+                self._conversations.request_cancel(session.sessionId, frame.messageId)
+            case ListSessionsFrame():
+                self._post(connection_id, self._sessions_frame(session))
             case FeedbackFrame():
                 self._conversations.add_feedback(
                     session.sessionId, frame.messageId, frame.rating, frame.comment
@@ -193,13 +211,38 @@ class ChatService:
                 )
                 self._post(connection_id, self._ack(frame.messageId, session.sessionId))
 
+    def _sessions_frame(self, session: Session) -> SessionsFrame:
+        """The signed-in user's sessions; without sign-in the action does not exist."""
+        if session.userSub is None:
+            raise UnknownActionError(
+                "listSessions without sign-in",
+                public_message=(
+                    "Unknown action: listSessions needs sign-in. Supported actions: "
+                    + ", ".join(a for a in ACTIONS if a != "listSessions")
+                    + "."
+                ),
+            )
+        return SessionsFrame(
+            sessions=[
+                SessionSummary(
+                    sessionId=listed.sessionId,
+                    sessionToken=self._tokens.issue(listed.sessionId),
+                    createdAt=listed.createdAt,
+                    lastActivity=listed.lastActivity,
+                    title=listed.title or "",
+                )
+                for listed in self._sessions.sessions_of(session.userSub)
+            ]
+        )
+
     def _send_message(
         self,
         connection_id: str,
-        session_id: str,
+        session: Session,
         frame: SendMessageFrame,
         source_ip: str | None = None,
     ) -> None:
+        session_id = session.sessionId
         existing = self._conversations.get(session_id, frame.messageId, "user")
         if existing is None:
             if self._limits is not None:
@@ -209,6 +252,8 @@ class ChatService:
                 session_id, frame.messageId, frame.content
             )
             if created:
+                if session.title is None:
+                    self._sessions.set_title(session_id, frame.content)
                 self._post(connection_id, self._ack(frame.messageId, session_id))
                 self._start_engine(connection_id, session_id, frame.messageId)
                 return

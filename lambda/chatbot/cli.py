@@ -63,6 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     evaluation.add_argument("suite", choices=sorted(EVAL_SUITES), help="what to evaluate")
     evaluation.add_argument("options", nargs=argparse.REMAINDER, help="the suite's own options")
+    chat = commands.add_parser(
+        "chat", help="talk to the chatbot in the terminal (the local one, or a deployed wss://)"
+    )
+    chat.add_argument(
+        "url",
+        nargs="?",
+        default="ws://127.0.0.1:8080/",
+        help="WebSocket URL (default: %(default)s)",
+    )
+    chat.add_argument("--token", default=None, help="an ID token, where sign-in is on")
     commands.add_parser(
         "doctor",
         help="before deploying: what this AWS account and region lack, with fixes",
@@ -95,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         return _ingest(args)
     if args.command == "mcp":
         return asyncio.run(_mcp(args.owner))
+    if args.command == "chat":
+        from chatbot.terminal.client import TerminalChat
+        from chatbot.terminal.saved_sessions import SavedSessions
+
+        saved = SavedSessions(load_settings().state_dir)
+        return asyncio.run(TerminalChat(args.url, saved, token=args.token).run())
     if args.command == "serve":
         web_dir = args.web_dir if args.web_dir.is_dir() else None
         return asyncio.run(_serve(args.host, args.port, web_dir))

@@ -175,7 +175,8 @@ class ConversationStore:
                     "attemptedAt": iso(now),
                     "leaseUntil": self._lease_end(now),
                 },
-                remove=("leaseHolder",),
+                # A cancel of an earlier attempt does not stop the user's retry.
+                remove=("leaseHolder", "cancelRequested"),
                 condition=All(
                     (Compare("status", "=", user_message.status or "pending"), lease_as_read)
                 ),
@@ -223,6 +224,32 @@ class ConversationStore:
         except ConditionFailedError:
             return False
         return True
+
+    def request_cancel(self, session_id: str, message_id: str) -> bool:
+        """Ask the engine answering ``message_id`` to stop (``cancel``): True if the question
+        was still being answered, False if it was already answered or failed (no effect).
+        InvalidMessageError if the session has no such question."""
+        try:
+            self._table.update(
+                self._user_key(session_id, message_id),
+                set_values={"cancelRequested": True},
+                condition=All(
+                    (Exists(CONVERSATIONS.partition_key), Compare("status", "=", "pending"))
+                ),
+            )
+        except ConditionFailedError:
+            if self.get(session_id, message_id, "user") is None:
+                raise InvalidMessageError(
+                    f"cancel for unknown {message_id}",
+                    public_message="Cancel must name a message of this session.",
+                ) from None
+            return False
+        return True
+
+    def cancel_requested(self, session_id: str, message_id: str) -> bool:
+        """Whether the user asked to stop the answer to ``message_id`` (read by the engine)."""
+        question = self.get(session_id, message_id, "user")
+        return bool(question is not None and question.cancelRequested)
 
     @staticmethod
     def _user_key(session_id: str, message_id: str) -> dict[str, str]:

@@ -92,13 +92,32 @@ class FeedbackFrame(ClientFrame):
     comment: str | None = Field(None, max_length=MAX_COMMENT_CHARS)
 
 
-AnyClientFrame = GetSessionFrame | PingFrame | SendMessageFrame | GetHistoryFrame | FeedbackFrame
+class CancelFrame(ClientFrame):
+    action: Literal["cancel"]
+    messageId: MessageId
+
+
+class ListSessionsFrame(ClientFrame):
+    action: Literal["listSessions"]
+
+
+AnyClientFrame = (
+    GetSessionFrame
+    | PingFrame
+    | SendMessageFrame
+    | GetHistoryFrame
+    | CancelFrame
+    | ListSessionsFrame
+    | FeedbackFrame
+)
 
 FRAME_TYPES: dict[str, type[AnyClientFrame]] = {
     "getSession": GetSessionFrame,
     "ping": PingFrame,
     "sendMessage": SendMessageFrame,
     "getHistory": GetHistoryFrame,
+    "cancel": CancelFrame,
+    "listSessions": ListSessionsFrame,
     "feedback": FeedbackFrame,
 }
 ACTIONS = tuple(FRAME_TYPES)
@@ -321,6 +340,8 @@ class MessageFrame(ServerFrame):
     toolsUsed: list[str] = Field(default_factory=list)
     citations: list[Citation] | None = None
     usage: Usage | None = None
+    # True when the user cancelled the answer: ``content`` is what was written until then.
+    stopped: bool | None = None
 
     @classmethod
     def from_record(cls, answer: ConversationRecord) -> MessageFrame:
@@ -339,6 +360,7 @@ class MessageFrame(ServerFrame):
             toolsUsed=answer.toolsUsed or [],
             citations=answer.citations,
             usage=answer.usage,
+            stopped=True if answer.stopped else None,
         )
 
 
@@ -408,6 +430,7 @@ class HistoryEntry(BaseModel):
     citations: list[Citation] | None = None
     feedback: Literal["up", "down"] | None = None
     status: MessageStatus | None = None
+    stopped: bool | None = None
 
     @classmethod
     def from_record(cls, record: ConversationRecord) -> HistoryEntry:
@@ -431,6 +454,7 @@ class HistoryEntry(BaseModel):
             toolsUsed=record.toolsUsed or [],
             citations=record.citations,
             feedback=rating if rating in ("up", "down") else None,
+            stopped=True if record.stopped else None,
         )
 
     def byte_size(self) -> int:
@@ -442,6 +466,20 @@ class HistoryFrame(ServerFrame):
     sessionId: str
     messages: list[HistoryEntry]
     hasMore: bool = False
+
+
+class SessionSummary(BaseModel):
+    sessionId: str
+    sessionToken: str
+    createdAt: str
+    lastActivity: str
+    # The session's first question, cut to SESSION_TITLE_CHARS ("" before the first).
+    title: str
+
+
+class SessionsFrame(ServerFrame):
+    type: Literal["sessions"] = "sessions"
+    sessions: list[SessionSummary]
 
 
 class ErrorFrame(ServerFrame):

@@ -45,10 +45,15 @@ class Session(Record):
     userAgent: str | None = None
     # The signed-in user (the ID token's ``sub``) the session belongs to, when sign-in is on.
     userSub: str | None = None
+    # The first question, cut to SESSION_TITLE_CHARS: what a list of sessions shows.
+    title: str | None = None
     # Rate limiting: messages counted in the current one-minute window.
     rateWindow: int | None = None
     rateCount: int | None = None
     ttl: int | None = None
+
+
+SESSION_TITLE_CHARS = 80
 
 
 class Connection(Record):
@@ -92,6 +97,10 @@ class ConversationRecord(Record):
     # engine renews it while it works; a resend after it lapsed starts a new attempt.
     leaseUntil: str | None = None
     leaseHolder: str | None = None
+    # User messages: the user asked (``cancel``) to stop the answer while it was pending.
+    cancelRequested: bool | None = None
+    # Answers: cancelled by the user; ``content`` is what was written until then.
+    stopped: bool | None = None
     queryType: QueryType | None = None
     sources: list[str] | None = None
     toolsUsed: list[str] | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -13,13 +14,14 @@ from chatbot.analytics import AnalyticsRecorder
 from chatbot.clock import Clock
 from chatbot.errors import RateLimitedError, SessionNotFoundError
 from chatbot.ports import ConnectionGoneError, ConnectionSender
-from chatbot.records import Connection, Session, iso
+from chatbot.records import SESSION_TITLE_CHARS, Connection, Session, iso
 from chatbot.tables import (
     SESSIONS,
     All,
     AnyOf,
     Compare,
     ConditionFailedError,
+    Exists,
     NotExists,
     SortKeyCondition,
     Table,
@@ -29,6 +31,11 @@ logger = Logger(service="chatbot", child=True)
 
 # API Gateway drops a connection after two hours whatever happens; keep its binding a bit longer.
 CONNECTION_TTL = timedelta(hours=3)
+
+# ``listSessions``: at most this many sessions, read in at most this many index pages (a
+# user's closed sessions are skipped until their TTL removes them).
+USER_SESSIONS_LISTED = 50
+USER_SESSION_PAGES = 4
 
 
 # Seconds a cleanup run may still use; it stops, to resume next run, when this reaches 0.
@@ -129,6 +136,35 @@ class SessionManager:
         except ConditionFailedError:
             raise SessionNotFoundError(session_id) from None
         return Session.from_item(item)
+
+    def set_title(self, session_id: str, question: str) -> None:
+        """Title the session by its first question (cut to SESSION_TITLE_CHARS) unless it
+        has a title already: what ``listSessions`` shows, without reading conversations."""
+        with suppress(ConditionFailedError):
+            self._sessions.update(
+                {"sessionId": session_id},
+                set_values={"title": question[:SESSION_TITLE_CHARS]},
+                condition=All((Exists(SESSIONS.partition_key), NotExists("title"))),
+            )
+
+    def sessions_of(self, user_sub: str, *, limit: int = USER_SESSIONS_LISTED) -> list[Session]:
+        """The signed-in user's sessions that can still be resumed, newest activity first
+        (the sparse ``byUser`` index: sessions opened without sign-in are not in it)."""
+        found: list[Session] = []
+        cursor: str | None = None
+        for _ in range(USER_SESSION_PAGES):
+            page = self._sessions.query(
+                user_sub, index="byUser", ascending=False, limit=limit, cursor=cursor
+            )
+            found.extend(
+                session
+                for session in map(Session.from_item, page.items)
+                if session.isActive and session.userSub == user_sub
+            )
+            cursor = page.cursor
+            if cursor is None or len(found) >= limit:
+                break
+        return found[:limit]
 
     def admit_message(self, session_id: str) -> None:
         """Count one message against the session's per-minute limit and mark it active.

@@ -78,7 +78,12 @@ SESSIONS = TableSpec(
     partition_key="sessionId",
     # Sparse index: only active sessions carry ``activityStatus``, so cleanup reads idle
     # sessions oldest first without scanning the table.
-    indexes=(IndexSpec("byActivity", "activityStatus", "lastActivity"),),
+    # ``byUser`` (sparse too: only sessions opened while signed in carry ``userSub``) lists
+    # a user's sessions newest first, for ``listSessions``.
+    indexes=(
+        IndexSpec("byActivity", "activityStatus", "lastActivity"),
+        IndexSpec("byUser", "userSub", "lastActivity"),
+    ),
 )
 CONNECTIONS = TableSpec(
     name="connections",

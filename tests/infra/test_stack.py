@@ -275,7 +275,9 @@ def dynamodb(synthesized: Synthesized, name: str) -> dict[str, set[str]]:
 def test_the_websocket_handler_touches_exactly_its_tables(synthesized: Synthesized) -> None:
     t = {spec.name: table_id(synthesized, spec.name) for spec in ALL_TABLES}
     assert dynamodb(synthesized, "websocket") == {
-        f"{t['sessions']}.Arn": {"GetItem", "PutItem", "UpdateItem"},
+        f"{t['sessions']}.Arn": {"GetItem", "PutItem", "UpdateItem", "Query"},
+        # listSessions: a signed-in user's sessions, newest first.
+        f"{t['sessions']}.Arn/index/byUser": {"Query"},
         f"{t['connections']}.Arn": {"GetItem", "PutItem", "DeleteItem"},
         f"{t['conversations']}.Arn": {"GetItem", "PutItem", "UpdateItem", "Query"},
         f"{t['conversations']}.Arn/index/byTime": {"GetItem", "PutItem", "UpdateItem", "Query"},

@@ -531,6 +531,22 @@ def test_index_paging_visits_every_item_once(active_sessions: Table, ascending: 
     assert [ids(page, "sessionId") for page in pages] == [expected[:2], expected[2:]]
 
 
+def test_the_by_user_index_lists_one_users_sessions_newest_first(sessions: Table) -> None:
+    sessions.put({"sessionId": "a1", "userSub": "alice", "lastActivity": "2024-01-01"})
+    sessions.put({"sessionId": "b1", "userSub": "bob", "lastActivity": "2024-01-02"})
+    sessions.put({"sessionId": "a2", "userSub": "alice", "lastActivity": "2024-01-03"})
+    sessions.put({"sessionId": "n1", "lastActivity": "2024-01-04"})  # no user: not indexed
+
+    pages = _all_pages(
+        lambda cursor: sessions.query(
+            "alice", index="byUser", ascending=False, limit=1, cursor=cursor
+        )
+    )
+
+    assert [ids(page, "sessionId") for page in pages] == [["a2"], ["a1"]]
+    assert sessions.query("bob", index="byUser").items[0]["sessionId"] == "b1"
+
+
 def test_removing_the_index_key_takes_an_item_out_of_the_index(active_sessions: Table) -> None:
     active_sessions.update({"sessionId": "s2"}, remove=["activityStatus"])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -120,13 +121,43 @@ def test_a_folder_is_walked_recursively_in_order_without_hidden_files(tmp_path: 
     (root / ".hidden.md").write_text("H.")
     (root / ".git" / "config").write_text("x")
     shutil.copy(PDF_FIXTURE, root / "b" / "manual.pdf")
-    found = list(find_files([root, tmp_path / "docs" / "a.md"]))
+    found = list(find_files([root, tmp_path / "docs" / "b" / "c.txt"], cwd=tmp_path / "else"))
     assert [item.source for item in found] == [
         "docs/a.md",
         "docs/b/c.txt",
         "docs/b/manual.pdf",
-        (tmp_path / "docs" / "a.md").as_posix(),
+        "c.txt",  # a file named by a path outside the current directory: by its name
     ]
+
+
+def test_a_file_named_directly_is_named_relative_to_the_current_directory(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "docs" / "guides").mkdir(parents=True)
+    (tmp_path / "docs" / "guides" / "setup.md").write_text("Setup.")
+    (tmp_path / "notes.md").write_text("Notes.")
+    here = tmp_path / "docs"
+    found = find_files(
+        [
+            here / "guides" / "setup.md",  # absolute, under the current directory
+            Path(os.path.relpath(here / "guides" / "setup.md")),  # relative, as typed
+            tmp_path / "notes.md",  # absolute, outside it
+        ],
+        cwd=here,
+    )
+    sources = [item.source for item in found]
+    assert sources[0] == sources[1] == "guides/setup.md"
+    assert sources[2] == "notes.md"
+    assert not any(str(tmp_path) in source for source in sources)
+
+
+def test_an_absolute_folder_is_named_from_its_own_name_never_the_machine_path(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "x.md").write_text("X.")
+    found = list(find_files([tmp_path / "docs"], cwd=Path("/")))
+    assert [item.source for item in found] == ["docs/x.md"]
 
 
 def test_html_pre_blocks_keep_their_line_breaks() -> None:

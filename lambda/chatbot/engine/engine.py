@@ -18,6 +18,7 @@ from chatbot.clock import Clock
 from chatbot.conversations import ConversationStore
 from chatbot.documents import DocumentSearch
 from chatbot.engine.budget import TokenBudget
+from chatbot.engine.cancel import CancelWatch
 from chatbot.engine.clarify import CLARIFYING_QUESTION, is_unclear
 from chatbot.engine.context import Context, Turn, fit_to_budget
 from chatbot.engine.delivery import FinalFrameDelivery
@@ -217,6 +218,7 @@ class ChatbotEngine:
                 "costUsd": usage.costUsd,
                 "model": self._policy.model_id,
                 "toolsUsed": answer.toolsUsed or [],
+                **({"stopped": True} if answer.stopped else {}),
             },
         )
         return answer
@@ -235,6 +237,7 @@ class ChatbotEngine:
         stream = DeltaStream(
             self._sender, request.connectionId, request.messageId, self._policy.streaming
         )
+        cancel = CancelWatch(self._conversations, request.sessionId, request.messageId, self._clock)
         usage = Usage()
         final_text = ""
         chunks: list[DocumentChunk] = []
@@ -255,11 +258,11 @@ class ChatbotEngine:
             if self._budget is not None:
                 self._budget.check(request.sessionId)
             usage, final_text = await self._run_agent(
-                request, query_type, prompt, context, stream, tool_usage, lease, deadline
+                request, query_type, prompt, context, stream, tool_usage, lease, deadline, cancel
             )
             if self._budget is not None:
                 self._budget.charge(request.sessionId, request.messageId, usage)
-        if not stream.text and final_text:
+        if not stream.text and final_text and not cancel.stopped:
             stream.push(final_text)
         stream.close()
         lease.check()  # a newer attempt that took over answers instead
@@ -285,6 +288,7 @@ class ChatbotEngine:
                 citations=citations(chunks) or None,
                 usage=usage,
                 responseTime=latency_ms,
+                stopped=True if cancel.stopped else None,
             )
         )
         try:
@@ -308,6 +312,7 @@ class ChatbotEngine:
         tool_usage: ToolUsageRecorder,
         lease: AnswerLeaseKeeper,
         deadline: float,
+        cancel: CancelWatch,
     ) -> tuple[Usage, str]:
         """Stream the agent's answer to ``prompt`` into ``stream``; its usage and final text."""
         usage = Usage()
@@ -341,8 +346,13 @@ class ChatbotEngine:
             async for event in agent.stream_async(prompt):
                 lease.check()
                 fragment = event.get("data")
-                if isinstance(fragment, str) and fragment:
-                    stream.push(fragment)
+                if isinstance(fragment, str) and fragment and not cancel.stopped:
+                    if cancel.requested():
+                        # Strands stops at its next safe point and ends the stream with a
+                        # "cancelled" result; nothing it writes meanwhile is kept.
+                        agent.cancel()
+                    else:
+                        stream.push(fragment)
                 result = event.get("result")
                 if result is not None:
                     final_text = str(result).strip()

@@ -293,16 +293,18 @@ def read_document(found: FoundFile) -> Document:
     return reader(found.path, found.source)
 
 
-def find_files(paths: Iterable[Path]) -> Iterator[FoundFile]:
+def find_files(paths: Iterable[Path], *, cwd: Path | None = None) -> Iterator[FoundFile]:
     """Every file under ``paths``, in a stable order, hidden files and folders left out.
 
-    A file named directly keeps its path as given as its source; a file found in a folder
-    has the folder's name joined to its path within the folder, so the source is the same
-    wherever the folder sits and files of two folders do not collide.
+    A source never names the machine: a file found in a folder has the folder's name joined
+    to its path within the folder, so the source is the same wherever the folder sits and
+    files of two folders do not collide; a file named directly is named relative to the
+    current directory (``cwd``) when it is under it, else by its file name.
     """
+    here = (cwd or Path.cwd()).resolve()
     for path in paths:
         if not path.is_dir():
-            yield FoundFile(path, path.as_posix())
+            yield FoundFile(path, file_source(path, here))
             continue
         root = path.resolve()
         for directory, folders, files in os.walk(root):
@@ -313,3 +315,12 @@ def find_files(paths: Iterable[Path]) -> Iterator[FoundFile]:
                 file_path = Path(directory) / name
                 relative = file_path.relative_to(root.parent)
                 yield FoundFile(file_path, relative.as_posix())
+
+
+def file_source(path: Path, cwd: Path) -> str:
+    """The source of a file named directly: its path below ``cwd`` (resolved), else its
+    name (a path outside the current directory says where a machine keeps it)."""
+    resolved = path.resolve()
+    if resolved.is_relative_to(cwd) and resolved != cwd:
+        return resolved.relative_to(cwd).as_posix()
+    return path.name

@@ -1,0 +1,1 @@
+"""``chatbot chat``: a terminal client of the chat protocol (docs/protocol.md)."""
