@@ -131,7 +131,13 @@ class ChatPage:
 
     def texts(self, role: str) -> Locator:
         """The visible text of every bubble of one role, without the screen-reader prefix."""
-        return self.page.get_by_test_id(f"message-{role}").get_by_test_id("message-content")
+        content = self.page.get_by_test_id(f"message-{role}").get_by_test_id("message-content")
+        # An answer's text is its rendered Markdown, beside its sources, badge and usage.
+        return content.locator(".answer-content") if role == "assistant" else content
+
+    def answer_text(self, message_id: str) -> Locator:
+        """The rendered text of one answer, without its sources, badge and usage."""
+        return self.bubble("assistant", message_id).locator(".answer-content")
 
 
 @pytest.fixture
@@ -169,7 +175,7 @@ def test_question_gets_streamed_answer_rendered_in_its_bubble(chat: ChatPage) ->
     assert _streamed_text(chat.received, message_id) == final["content"]
     answer = chat.bubble("assistant", message_id)
     expect(answer).to_have_attribute("data-state", "complete")
-    expect(answer.get_by_test_id("message-content")).to_have_text(final["content"])
+    expect(chat.answer_text(message_id)).to_have_text(final["content"])
     expect(chat.page.get_by_test_id("message-input")).to_have_value("")
 
 
@@ -209,9 +215,7 @@ def test_over_long_message_is_kept_unsent_and_the_next_message_is_answered(
     follow_up_id = chat.send(follow_up)
     final = chat.wait_for_outcome(follow_up_id)
     assert final["type"] == "message", f"expected an answer, got {final}"
-    expect(chat.bubble("assistant", follow_up_id).get_by_test_id("message-content")).to_have_text(
-        final["content"]
-    )
+    expect(chat.answer_text(follow_up_id)).to_have_text(final["content"])
 
 
 def _seed_turns(server: ServerProcess, session_id: str, questions: list[str]) -> None:

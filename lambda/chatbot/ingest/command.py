@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from chatbot.ingest.pipeline import Ingestor, IngestProgress, IngestSummary
+from chatbot.ingest.readers import file_source
 
 # Runs shorter than this show no progress at all: a line that flashes and vanishes is noise.
 PROGRESS_DELAY_SECONDS = 2.0
@@ -92,8 +93,13 @@ def run_delete(
 ) -> int:
     """Remove each source's chunks; 1 if any source had none (a mistyped name, most likely)."""
     status = 0
+    here = Path.cwd().resolve()
     for source in sources:
         removed = ingestor.delete_source(source)
+        named = file_source(Path(source), here)
+        if not removed and named != source:
+            # A file's path, as it was given to ingest: stored under the name ingest gave it.
+            removed = ingestor.delete_source(named)
         if removed:
             stdout.write(f"Removed {source} ({removed} chunks).\n")
         else:
