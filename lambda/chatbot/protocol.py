@@ -26,7 +26,14 @@ from chatbot.errors import (
     UnknownActionError,
 )
 from chatbot.ports import MAX_OUTGOING_FRAME_BYTES
-from chatbot.records import Citation, ConversationRecord, MessageStatus, QueryType, Usage
+from chatbot.records import (
+    Citation,
+    ConversationRecord,
+    MessageStatus,
+    QueryType,
+    ToolRun,
+    Usage,
+)
 
 MAX_CONTENT_CHARS = 8000
 # Every server frame fits API Gateway's limit (PROTOCOL.md). A question is at most 8000
@@ -338,6 +345,8 @@ class MessageFrame(ServerFrame):
     queryType: QueryType
     sources: list[str] = Field(default_factory=list)
     toolsUsed: list[str] = Field(default_factory=list)
+    # Every tool call, in call order, and whether it succeeded; absent when none ran.
+    tools: list[ToolRun] | None = None
     citations: list[Citation] | None = None
     usage: Usage | None = None
     # True when the user cancelled the answer: ``content`` is what was written until then.
@@ -358,6 +367,7 @@ class MessageFrame(ServerFrame):
             queryType=answer.queryType or QueryType.GENERAL,
             sources=answer.sources or [],
             toolsUsed=answer.toolsUsed or [],
+            tools=answer.tools or None,
             citations=answer.citations,
             usage=answer.usage,
             stopped=True if answer.stopped else None,
@@ -370,8 +380,8 @@ def bounded_answer(
     """The answer, cut until its ``message`` frame is at most ``max_bytes`` bytes.
 
     First the citations' excerpts (all to one length, longest kept possible, each marked with
-    an ellipsis), then the content (with a note saying so), then the citations and sources
-    themselves. An answer that fits is returned as it is."""
+    an ellipsis), then the content (with a note saying so), then the citations, sources and
+    tool runs themselves. An answer that fits is returned as it is."""
 
     def fits(candidate: ConversationRecord) -> bool:
         return MessageFrame._of(candidate).byte_size() <= max_bytes
@@ -402,7 +412,7 @@ def bounded_answer(
     length = _largest(len(answer.content), lambda n: fits(content_cut_to(n)))
     if length >= 0:
         return content_cut_to(length)
-    return content_cut_to(0).model_copy(update={"citations": None, "sources": []})
+    return content_cut_to(0).model_copy(update={"citations": None, "sources": [], "tools": None})
 
 
 def _largest(upper: int, fits: Callable[[int], bool]) -> int:
@@ -427,6 +437,7 @@ class HistoryEntry(BaseModel):
     queryType: QueryType | None = None
     sources: list[str] | None = None
     toolsUsed: list[str] | None = None
+    tools: list[ToolRun] | None = None
     citations: list[Citation] | None = None
     feedback: Literal["up", "down"] | None = None
     status: MessageStatus | None = None
@@ -452,6 +463,7 @@ class HistoryEntry(BaseModel):
             queryType=record.queryType,
             sources=record.sources or [],
             toolsUsed=record.toolsUsed or [],
+            tools=record.tools or None,
             citations=record.citations,
             feedback=rating if rating in ("up", "down") else None,
             stopped=True if record.stopped else None,

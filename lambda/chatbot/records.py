@@ -71,6 +71,13 @@ class Citation(BaseModel):
     excerpt: str
 
 
+class ToolRun(BaseModel):
+    """One tool call an answer made: the tool's name and whether the call succeeded."""
+
+    name: str
+    success: bool
+
+
 class Usage(BaseModel):
     inputTokens: int = 0
     outputTokens: int = 0
@@ -104,6 +111,8 @@ class ConversationRecord(Record):
     queryType: QueryType | None = None
     sources: list[str] | None = None
     toolsUsed: list[str] | None = None
+    # Answers: every tool call, in call order, and whether it succeeded.
+    tools: list[ToolRun] | None = None
     citations: list[Citation] | None = None
     usage: Usage | None = None
     responseTime: int | None = None

@@ -42,6 +42,7 @@ async def test_a_record_is_created_read_and_deleted_by_asking_in_plain_words(
     assert created["type"] == "message", created
     assert created["queryType"] == "mcp_tool"
     assert created["toolsUsed"] == ["create_record"]
+    assert created["tools"] == [{"name": "create_record", "success": True}]
     record_id = record_id_in(created["content"])
 
     stored = _records_table(gateway).get({"owner": session["sessionId"], "id": record_id})
@@ -71,6 +72,8 @@ async def test_a_failing_tool_call_is_explained_and_the_conversation_goes_on(
     missing = (await client.ask("m1", "show record doesnotexist1"))[-1]
     assert missing["type"] == "message"
     assert missing["toolsUsed"] == ["read_record"]
+    # The frame says the call failed, not only that the tool ran.
+    assert missing["tools"] == [{"name": "read_record", "success": False}]
     assert "could not" in missing["content"]
     [event] = tool_events(gateway, session["sessionId"])
     assert (event["tool"], event["success"]) == ("read_record", False)

@@ -12,6 +12,7 @@ from chatbot.analytics import AnalyticsRecorder
 from chatbot.conversations import ConversationStore
 from chatbot.engine.engine import AnswerPolicy, ChatbotEngine
 from chatbot.ports import EngineRequest
+from chatbot.protocol import HistoryEntry
 from chatbot.records import QueryType
 from chatbot.tables import Tables
 from tests.conftest import FakeClock, ScriptedModel, scripted
@@ -188,6 +189,69 @@ async def test_tool_calls_fill_tools_used_and_record_tool_usage(
     # The tool's result went back to the model.
     tool_result = model.calls[1][-1]["content"][0]["toolResult"]
     assert tool_result["status"] == "success"
+
+
+@tool
+def lookup_order(order_id: str) -> str:
+    """Look up an order.
+
+    Args:
+        order_id: the order's id
+    """
+    raise RuntimeError("order service unavailable")
+
+
+async def test_each_tool_call_is_listed_in_order_with_whether_it_succeeded(
+    conversations: ConversationStore,
+    analytics: AnalyticsRecorder,
+    sender: RecordingSender,
+    tables: Tables,
+) -> None:
+    model = ScriptedModel(
+        [
+            {"tool": "lookup_order", "input": {"order_id": "12345678"}},
+            {"tool": "word_count", "input": {"text": "a b"}},
+            {"tool": "word_count", "input": {"text": "a b c"}},
+            "The order lookup failed; the text has 3 words.",
+        ]
+    )
+    engine = engine_with(model, conversations, analytics, sender, tools=[lookup_order, word_count])
+    answer = await engine.process_message(ask(conversations, "m1", "look up order 12345678"))
+    runs = [
+        {"name": "lookup_order", "success": False},
+        {"name": "word_count", "success": True},
+        {"name": "word_count", "success": True},
+    ]
+    assert answer is not None
+    stored = conversations.get(SESSION, "m1", "assistant")
+    assert stored is not None
+    assert [run.model_dump() for run in stored.tools or []] == runs
+    # toolsUsed stays as it was: each tool's name once, in first-call order.
+    assert stored.toolsUsed == ["lookup_order", "word_count"]
+    final = frames(sender)[-1]
+    assert (final["type"], final["tools"], final["toolsUsed"]) == (
+        "message",
+        runs,
+        ["lookup_order", "word_count"],
+    )
+    entry = HistoryEntry.from_record(stored).model_dump(mode="json", exclude_none=True)
+    assert entry["tools"] == runs
+    # One tool_usage event per call too (the analytics table keeps no call order).
+    usage = events_of(tables, answer.timestamp[:10], "tool_usage")
+    assert sorted((e["details"]["tool"], e["details"]["success"]) for e in usage) == sorted(
+        (run["name"], run["success"]) for run in runs
+    )
+
+
+async def test_an_answer_without_tool_calls_has_no_tools_field(
+    conversations: ConversationStore, analytics: AnalyticsRecorder, sender: RecordingSender
+) -> None:
+    engine = engine_with(ScriptedModel(["Hello."]), conversations, analytics, sender)
+    await engine.process_message(ask(conversations, "m1", "Say hello to me"))
+    stored = conversations.get(SESSION, "m1", "assistant")
+    assert stored is not None and stored.tools is None
+    assert "tools" not in frames(sender)[-1]
+    assert "tools" not in HistoryEntry.from_record(stored).model_dump(exclude_none=True)
 
 
 async def test_without_a_router_the_keyword_rules_route(

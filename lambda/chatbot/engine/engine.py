@@ -285,6 +285,7 @@ class ChatbotEngine:
                 queryType=query_type,
                 sources=sources_of(chunks),
                 toolsUsed=tool_usage.tools_used,
+                tools=tool_usage.runs or None,
                 citations=citations(chunks) or None,
                 usage=usage,
                 responseTime=latency_ms,

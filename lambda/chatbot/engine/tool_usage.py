@@ -7,17 +7,20 @@ import time
 from strands.hooks import AfterToolCallEvent, BeforeToolCallEvent
 
 from chatbot.analytics import AnalyticsRecorder
+from chatbot.records import ToolRun
 
 
 class ToolUsageRecorder:
     """Records a ``tool_usage`` event for every tool call the agent makes (hook it in with
-    ``before`` and ``after``); ``tools_used`` names each tool called, in first-call order."""
+    ``before`` and ``after``); ``tools_used`` names each tool called, in first-call order, and
+    ``runs`` lists every call, in call order, with whether it succeeded."""
 
     def __init__(self, analytics: AnalyticsRecorder, session_id: str) -> None:
         self._analytics = analytics
         self._session_id = session_id
         self._started: dict[str, float] = {}
         self.tools_used: list[str] = []
+        self.runs: list[ToolRun] = []
 
     def before(self, event: BeforeToolCallEvent) -> None:
         self._started[event.tool_use["toolUseId"]] = time.perf_counter()
@@ -29,6 +32,7 @@ class ToolUsageRecorder:
         success = event.exception is None and event.result.get("status") == "success"
         if name not in self.tools_used:
             self.tools_used.append(name)
+        self.runs.append(ToolRun(name=name, success=success))
         self._analytics.record(
             "tool_usage",
             self._session_id,
