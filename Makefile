@@ -52,7 +52,7 @@ browser: $(VENV)/.dev-installed
 # The whole suite, then the unit tests again at a month's end seconds before midnight UTC
 # (libfaketime), so a test that depends on today's date or the time of day fails here.
 test: lint typecheck browser node_modules/.installed
-	$(BIN)/python -m pytest
+	CHATBOT_SCREENSHOTS=$(CURDIR)/test-artifacts/screenshots $(BIN)/python -m pytest
 	scripts/test-shifted-clock $(BIN)/python
 
 # The CDK CLI, pinned in package.json.
