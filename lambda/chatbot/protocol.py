@@ -37,9 +37,10 @@ from chatbot.records import (
 
 MAX_CONTENT_CHARS = 8000
 # Every server frame fits API Gateway's limit (PROTOCOL.md). A question is at most 8000
-# characters, 48,000 bytes in JSON (a control character escapes as \uXXXX); an answer's
-# ``message`` frame is bounded at 64 KB (its text by the delta stream, then its citations),
-# so that a question with its answer always fits one ``history`` frame.
+# characters, 48,000 bytes in JSON (a control character escapes as a six-byte \u
+# sequence); an answer's ``message`` frame is bounded at 64 KB (its text by the delta
+# stream, then its citations), so that a question with its answer always fits one
+# ``history`` frame.
 MAX_SERVER_FRAME_BYTES = MAX_OUTGOING_FRAME_BYTES
 MAX_ANSWER_FRAME_BYTES = 64 * 1024
 MAX_ANSWER_CONTENT_BYTES = 48_000
