@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,26 +45,37 @@ def _free_port() -> int:
 class ServerProcess:
     """`chatbot serve` as a child process; its output is drained so the pipe never fills."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        program: tuple[str, ...] = ("-m", "chatbot.cli"),
+    ) -> None:
+        """``env`` adds settings for this server; ``program`` is what Python runs before the
+        ``serve`` arguments (the CLI, or a script that patches it first)."""
         self.port = _free_port()
         self.state_dir = state_dir
         self.url = f"http://127.0.0.1:{self.port}/"
         self.output: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()
         # The embedded defaults whatever the developer's shell says (a real model, a limit).
-        env = {name: value for name, value in os.environ.items() if name not in _LEAKY_SETTINGS}
-        env |= {"CHATBOT_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
+        environment = {
+            name: value for name, value in os.environ.items() if name not in _LEAKY_SETTINGS
+        }
+        environment |= {"CHATBOT_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
         # Every page of a test module connects from 127.0.0.1: the per-IP bounds would refuse
         # the eleventh session or the thirty-first message of a minute (tests/e2e/test_abuse.py
         # tests them at their defaults).
-        env |= {"SESSIONS_PER_IP_PER_MINUTE": "1000", "MESSAGES_PER_IP_PER_MINUTE": "1000"}
+        environment |= {"SESSIONS_PER_IP_PER_MINUTE": "1000", "MESSAGES_PER_IP_PER_MINUTE": "1000"}
+        environment |= env or {}
         self.process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "chatbot.cli", "serve"),
+                *(sys.executable, *program, "serve"),
                 *("--host", "127.0.0.1", "--port", str(self.port)),
             ],
             cwd=REPO_ROOT,
-            env=env,
+            env=environment,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -108,3 +120,13 @@ class ServerProcess:
         if self.process.stdout is not None:
             self.process.stdout.close()
         return self.process.returncode
+
+
+def running_server(state_dir: Path, timeout_s: float) -> Iterator[ServerProcess]:
+    """A served gateway on ``state_dir`` for a fixture to yield, stopped afterwards."""
+    process = ServerProcess(state_dir)
+    try:
+        process.wait_until_ready(timeout_s)
+        yield process
+    finally:
+        process.stop()

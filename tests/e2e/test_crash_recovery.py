@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import queue
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -30,7 +25,7 @@ from chatbot.clock import SystemClock
 from chatbot.config import Settings
 from chatbot.conversations import ConversationStore
 from tests.e2e.conftest import ChatClient
-from tests.e2e.served import _LEAKY_SETTINGS, REPO_ROOT, ServerProcess, _free_port
+from tests.e2e.served import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -59,38 +54,18 @@ sys.exit(main(sys.argv[1:]))
 
 
 class SlowServer(ServerProcess):
-    """ServerProcess started through ``_SLOW_SERVE``, with a short answer lease."""
+    """`chatbot serve` started through ``_SLOW_SERVE``, with a short answer lease."""
 
-    # ServerProcess.__init__ starts `python -m chatbot.cli`; this one starts _SLOW_SERVE with
-    # the same settings and output draining.
     def __init__(self, state_dir: Path, *, delta_pause: float) -> None:
-        self.port = _free_port()
-        self.state_dir = state_dir
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.output = []
-        self._lines = queue.Queue()
-        env = {name: value for name, value in os.environ.items() if name not in _LEAKY_SETTINGS}
-        env |= {
-            "CHATBOT_STATE_DIR": str(state_dir),
-            "PYTHONUNBUFFERED": "1",
-            "ANSWER_LEASE_SECONDS": str(LEASE_SECONDS),
-            "ANSWER_LEASE_RENEW_SECONDS": "1",
-            "CRASH_TEST_DELTA_PAUSE": str(delta_pause),
-        }
-        self.process = subprocess.Popen(
-            [
-                *(sys.executable, "-c", _SLOW_SERVE, "serve"),
-                *("--host", "127.0.0.1", "--port", str(self.port)),
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        super().__init__(
+            state_dir,
+            env={
+                "ANSWER_LEASE_SECONDS": str(LEASE_SECONDS),
+                "ANSWER_LEASE_RENEW_SECONDS": "1",
+                "CRASH_TEST_DELTA_PAUSE": str(delta_pause),
+            },
+            program=("-c", _SLOW_SERVE),
         )
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
 
     def ws_url(self, query: str = "") -> str:
         return f"ws://127.0.0.1:{self.port}/{query}"

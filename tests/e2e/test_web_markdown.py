@@ -15,7 +15,7 @@ import pytest
 
 from chatbot import web_assets
 from tests.e2e.conftest import UI_TIMEOUT_MS
-from tests.e2e.served import ServerProcess
+from tests.e2e.served import ServerProcess, running_server
 
 try:
     from playwright.sync_api import expect
@@ -113,12 +113,7 @@ INERT_REPORT = """(el) => ({
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path_factory.mktemp("chatbot-state"))
-    try:
-        process.wait_until_ready(SERVER_START_TIMEOUT_S)
-        yield process
-    finally:
-        process.stop()
+    yield from running_server(tmp_path_factory.mktemp("chatbot-state"), SERVER_START_TIMEOUT_S)
 
 
 class RenderPage:

@@ -16,7 +16,7 @@ from chatbot.config import Settings
 from chatbot.conversations import ConversationStore
 from tests.e2e.conftest import UI_TIMEOUT_MS
 from tests.e2e.seeding import seed_turns
-from tests.e2e.served import ServerProcess
+from tests.e2e.served import ServerProcess, running_server
 
 try:
     from playwright.sync_api import expect
@@ -41,12 +41,7 @@ Frame = dict[str, Any]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path_factory.mktemp("chatbot-state"))
-    try:
-        process.wait_until_ready(SERVER_START_TIMEOUT_S)
-        yield process
-    finally:
-        process.stop()
+    yield from running_server(tmp_path_factory.mktemp("chatbot-state"), SERVER_START_TIMEOUT_S)
 
 
 # --- the browser ------------------------------------------------------------------------
