@@ -51,10 +51,7 @@ def check_model_access(bedrock: BedrockClient, label: str, model_id: str, region
     try:
         answer = bedrock.get_foundation_model_availability(modelId=base)
     except CAUGHT as error:
-        if isinstance(error, ClientError) and error_code(error) in (
-            "ResourceNotFoundException",
-            "ValidationException",
-        ):
+        if _names_no_such_thing(error):
             return Finding(
                 check,
                 Status.FAIL,
@@ -132,10 +129,7 @@ def check_inference_profile(
     try:
         profile = bedrock.get_inference_profile(inferenceProfileIdentifier=model_id)
     except CAUGHT as error:
-        if isinstance(error, ClientError) and error_code(error) in (
-            "ResourceNotFoundException",
-            "ValidationException",
-        ):
+        if _names_no_such_thing(error):
             return Finding(
                 check,
                 Status.FAIL,
@@ -150,6 +144,14 @@ def check_inference_profile(
     routes = [route for route in routes if route]
     where = f", routes to {', '.join(routes)}" if routes else ""
     return Finding(check, Status.OK, f"{model_id} is active in {region}{where}")
+
+
+def _names_no_such_thing(error: Exception) -> bool:
+    """Bedrock's answer for an id it does not know (a malformed one is a ValidationException)."""
+    return isinstance(error, ClientError) and error_code(error) in (
+        "ResourceNotFoundException",
+        "ValidationException",
+    )
 
 
 def suggest_profile(base: str, region: str) -> str:
