@@ -13,9 +13,10 @@ from chatbot.ports import EngineRequest
 from chatbot.records import ConversationRecord, iso
 from chatbot.sessions import SessionManager
 from chatbot.tables import Tables
-from tests.conftest import FakeClock, ScriptedModel, scripted
+from tests.conftest import FakeClock, ScriptedModel
 from tests.unit.chat_harness import CONNECTION, LimitedSender, chat_service, connected
 from tests.unit.conftest import RecordingSender, events_of
+from tests.unit.test_engine import engine_with
 
 SESSION = "s-1"
 LONG_ANSWER = " ".join(f"word{n}" for n in range(40))
@@ -46,15 +47,9 @@ def engine(
     sender: RecordingSender,
     clock: FakeClock,
 ) -> ChatbotEngine:
-    return ChatbotEngine(
-        clock=clock,
-        conversations=conversations,
-        analytics=analytics,
-        sender=sender,
-        model_for=scripted(model),
-        # Every fragment its own delta, so the test knows where the cancel lands.
-        policy=AnswerPolicy(history_turns=0, streaming=StreamingPolicy(max_wait=0)),
-    )
+    # Every fragment its own delta, so the test knows where the cancel lands.
+    policy = AnswerPolicy(history_turns=0, streaming=StreamingPolicy(max_wait=0))
+    return engine_with(model, conversations, analytics, sender, policy=policy, clock=clock)
 
 
 def frames(sender: RecordingSender) -> list[dict[str, Any]]:

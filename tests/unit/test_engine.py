@@ -33,9 +33,11 @@ def engine_with(
     tools: list[Any] | None = None,
     policy: AnswerPolicy | None = None,
     clock: FakeClock | None = None,
+    **collaborators: Any,
 ) -> ChatbotEngine:
     """The engine on the test's stores; ``clock`` is the one the stores read, when the test
-    moves it (the default starts at the same fixed moment)."""
+    moves it (the default starts at the same fixed moment); ``collaborators`` go to the
+    engine as they are (a token budget, say)."""
     return ChatbotEngine(
         clock=clock or FakeClock(),
         conversations=conversations,
@@ -44,6 +46,7 @@ def engine_with(
         model_for=scripted(model),
         policy=policy or AnswerPolicy(history_turns=10),
         tools_for=(lambda query_type, session_id: tools or []) if tools else None,
+        **collaborators,
     )
 
 

@@ -17,8 +17,9 @@ from chatbot.errors import QuotaExceededError
 from chatbot.ports import EngineRequest
 from chatbot.records import Usage
 from chatbot.tables import Tables
-from tests.conftest import FakeClock, ScriptedModel, scripted
+from tests.conftest import FakeClock, ScriptedModel
 from tests.unit.conftest import RecordingSender
+from tests.unit.test_engine import engine_with
 
 ANSWER_TOKENS = 12
 
@@ -31,14 +32,9 @@ def engine_on(
     sender: RecordingSender,
     clock: FakeClock,
 ) -> ChatbotEngine:
-    return ChatbotEngine(
-        clock=clock,
-        conversations=conversations,
-        analytics=analytics,
-        sender=sender,
-        model_for=scripted(model),
-        policy=AnswerPolicy(history_turns=0),
-        budget=budget,
+    policy = AnswerPolicy(history_turns=0)
+    return engine_with(
+        model, conversations, analytics, sender, policy=policy, clock=clock, budget=budget
     )
 
 
