@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chatbot.adapters.aws.tables import DynamoDBTables, create_table
-from chatbot.adapters.local.gateway import _local_cleanup
+from chatbot.adapters.local.cleanup import local_cleanup
 from chatbot.adapters.local.tables import SQLiteTables
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.config import Settings
@@ -209,7 +209,7 @@ def test_the_local_gateway_cleanup_also_deletes_expired_rows_from_the_file(
     runtime.tables.analytics.put({**expired, "timestamp": "2020-01-01T00:00:00Z", "ttl": 1})
     live = runtime.sessions.create_session()
 
-    report = _local_cleanup(runtime)(RecordingSender())
+    report = local_cleanup(runtime)(RecordingSender())
 
     assert report.closed == 0
     with sqlite3.connect(settings.sqlite_path) as raw:

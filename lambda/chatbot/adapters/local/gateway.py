@@ -375,10 +375,6 @@ def _peer_ip(connection: ServerConnection) -> str:
     return str(address[0]) if address else "127.0.0.1"
 
 
-# The name tests/integration/test_cleanup.py imports from here.
-_local_cleanup = local_cleanup
-
-
 def local_gateway(
     settings: Settings,
     *,
