@@ -101,12 +101,12 @@ async def small_gateway(settings: Settings) -> AsyncIterator[LocalGateway]:
         host="127.0.0.1",
         port=0,
         workers=WORKERS,
+        send_queue_bytes=16 * 1024,
+        send_timeout_seconds=1.0,
         cleanup_interval_seconds=None,
         runtime=runtime,
         clock=runtime.clock,
     )
-    gateway.send_queue_bytes = 16 * 1024
-    gateway.send_timeout_seconds = 1.0
     await gateway.start()
     assert gateway._server is not None
     for listener in gateway._server.sockets:

@@ -113,22 +113,6 @@ class LocalGateway:
         return int(self._clock.time() * 1000)
 
     @property
-    def send_queue_bytes(self) -> int:
-        return self._send.queue_bytes
-
-    @send_queue_bytes.setter
-    def send_queue_bytes(self, value: int) -> None:
-        self._send.queue_bytes = value
-
-    @property
-    def send_timeout_seconds(self) -> float:
-        return self._send.timeout_seconds
-
-    @send_timeout_seconds.setter
-    def send_timeout_seconds(self, value: float) -> None:
-        self._send.timeout_seconds = value
-
-    @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
 
