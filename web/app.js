@@ -65,6 +65,8 @@
     // signing in on this browser never resumes the first one's conversation.
     storageKey: STORAGE_KEY,
     session: null,
+    // The first question asked on this connection before its `session` frame arrived.
+    unlistedQuestion: null,
     conversations: null,
     // Sent listSessions and not yet answered (signed in only).
     listingSessions: false,
@@ -321,6 +323,10 @@
 
   function onSession(frame) {
     saveSession({ sessionId: frame.sessionId, sessionToken: frame.sessionToken });
+    if (state.unlistedQuestion) {
+      state.conversations.touch(state.session, { question: state.unlistedQuestion });
+      state.unlistedQuestion = null;
+    }
     if (state.signIn && send({ action: "listSessions" })) state.listingSessions = true;
     if (frame.resumed) {
       requestHistory("replace");
@@ -942,7 +948,12 @@
   }
 
   function noteActivity(question) {
-    if (state.session) state.conversations.touch(state.session, { question });
+    if (state.session) {
+      state.conversations.touch(state.session, { question });
+    } else if (!state.unlistedQuestion) {
+      // Asked before the `session` frame named the conversation: listed when it does.
+      state.unlistedQuestion = question;
+    }
   }
 
   // A question, sent now or (offline) queued in view until the connection is back.
@@ -1038,6 +1049,7 @@
 
   function clearConversation() {
     state.turns.clear();
+    state.unlistedQuestion = null;
     state.pendingFeedback.clear();
     resetHistory();
     el.list.replaceChildren();

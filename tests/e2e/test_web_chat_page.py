@@ -137,6 +137,62 @@ def test_switching_conversations_keeps_both_histories_and_lists_both_after_reloa
         assert records[0].content.startswith(question)
 
 
+class LateSessionProxy:
+    """Between page and server: the server's `session` frame reaches the page only after the
+    page has sent its first question, as a slow connect handler would have it."""
+
+    def __init__(self) -> None:
+        self.held: list[str | bytes] = []
+        self.asked = False
+
+    def handle(self, ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            server.send(message)
+            if json.loads(message).get("action") == "sendMessage" and not self.asked:
+                self.asked = True
+                for held in self.held:
+                    ws.send(held)
+                self.held.clear()
+
+        def from_server(message: str | bytes) -> None:
+            if not self.asked and json.loads(message).get("type") == "session":
+                self.held.append(message)
+            else:
+                ws.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+
+def test_a_question_asked_before_the_session_frame_still_lists_its_conversation(
+    browser: Browser, server: ServerProcess
+) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        proxy = LateSessionProxy()
+        page.route_web_socket(f"ws://127.0.0.1:{server.port}/**", proxy.handle)
+        page.goto(server.url)
+        expect(page.get_by_test_id("connection-status")).to_have_attribute(
+            "data-state", "connected"
+        )
+        box = page.get_by_test_id("message-input")
+        box.fill("Asked before the session frame")
+        box.press("Enter")
+        expect(page.get_by_test_id("message-assistant")).to_have_attribute("data-state", "complete")
+        assert proxy.asked
+        listed = page.get_by_test_id("conversation")
+        expect(listed).to_have_text(["Asked before the session frame"])
+        expect(listed).to_have_attribute("aria-current", "true")
+        page.reload()
+        expect(page.get_by_test_id("conversation")).to_have_text(["Asked before the session frame"])
+    finally:
+        context.close()
+
+
 # --- 4. message actions -----------------------------------------------------------------
 
 
