@@ -23,6 +23,7 @@ from chatbot.conversations import ConversationStore
 from chatbot.records import ConversationRecord
 from tests.e2e.conftest import UI_TIMEOUT_MS
 from tests.e2e.served import ServerProcess
+from tests.e2e.test_crash_recovery import SlowServer
 from tests.e2e.test_web_page import SERVER_START_TIMEOUT_S, ChatPage, chat, server
 
 try:
@@ -336,6 +337,48 @@ def test_stop_sends_cancel_and_shows_the_outcome(
             expect(answer).to_have_attribute("data-state", "streaming")
     finally:
         context.close()
+
+
+def test_stop_against_the_real_server_leaves_a_stopped_answer_in_history(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """No proxy: the page's Stop reaches `chatbot serve`, whose engine stops between deltas."""
+    state_dir = tmp_path / "state"
+    served = SlowServer(state_dir, delta_pause=0.3)
+    context = browser.new_context()
+    try:
+        served.wait_until_ready(SERVER_START_TIMEOUT_S)
+        chat = ChatPage(context.new_page(), served.url)
+        chat.open()
+        session_id = session_of(chat)
+        message_id = chat.send("Hello, how are you doing today?")
+        answer = chat.page.locator(
+            f'[data-testid="message-assistant"][data-message-id="{message_id}"]'
+        )
+        expect(answer).to_have_attribute("data-state", "streaming", timeout=60_000)
+        chat.page.get_by_test_id("stop-button").click()
+        final = chat.wait_for_outcome(message_id)
+        assert final["type"] == "message" and final.get("stopped") is True, final
+        expect(answer).to_have_attribute("data-stopped", "true")
+        expect(answer.get_by_test_id("stopped-note")).to_be_visible()
+        expect(chat.page.get_by_test_id("message-input")).to_be_focused()
+
+        chat.reload()
+        shown = chat.page.locator(
+            f'[data-testid="message-assistant"][data-message-id="{message_id}"]'
+        )
+        expect(shown).to_have_attribute("data-stopped", "true")
+        expect(shown.get_by_test_id("stopped-note")).to_be_visible()
+        records = stored(served, session_id)
+        assert [(r.messageType, bool(r.stopped)) for r in records] == [
+            ("user", False),
+            ("assistant", True),
+        ]
+        assert records[1].content == final["content"]
+    finally:
+        context.close()
+        if served.process.poll() is None:
+            served.stop()
 
 
 # --- 5. connection ----------------------------------------------------------------------
