@@ -29,26 +29,28 @@ from chatbot.ports import (
 )
 from chatbot.protocol import (
     ACTIONS,
-    AckFrame,
     AnyClientFrame,
     CancelFrame,
-    ErrorFrame,
     FeedbackFrame,
     FrameError,
     GetHistoryFrame,
     GetSessionFrame,
     ListSessionsFrame,
-    MessageFrame,
     PingFrame,
-    PongFrame,
     SendMessageFrame,
+    parse_client_frame,
+)
+from chatbot.records import ConversationRecord, Session, iso
+from chatbot.server_frames import (
+    AckFrame,
+    ErrorFrame,
+    MessageFrame,
+    PongFrame,
     ServerFrame,
     SessionFrame,
     SessionsFrame,
     SessionSummary,
-    parse_client_frame,
 )
-from chatbot.records import ConversationRecord, Session, iso
 from chatbot.sessions import SessionManager
 from chatbot.tokens import SessionTokens
 

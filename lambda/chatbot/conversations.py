@@ -10,8 +10,8 @@ from aws_lambda_powertools import Logger
 
 from chatbot.clock import Clock
 from chatbot.errors import InvalidMessageError
-from chatbot.protocol import bounded_answer
 from chatbot.records import ConversationRecord, MessageStatus, iso
+from chatbot.server_frames import bounded_answer
 from chatbot.tables import (
     CONVERSATIONS,
     All,
@@ -261,7 +261,7 @@ class ConversationStore:
     def save_answer(self, answer: ConversationRecord) -> ConversationRecord:
         """Store an answer once; a second save of the same messageId returns the first.
 
-        The answer is bounded to fit one ``message`` frame (protocol.bounded_answer), and
+        The answer is bounded to fit one ``message`` frame (server_frames.bounded_answer), and
         never sorts before its question (another engine's clock may lag this one's)."""
         bounded = bounded_answer(answer)
         if bounded is not answer:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chatbot.protocol import MAX_SERVER_FRAME_BYTES, HistoryEntry, HistoryFrame
 from chatbot.records import ConversationRecord
+from chatbot.server_frames import MAX_SERVER_FRAME_BYTES, HistoryEntry, HistoryFrame
 
 # Records read beyond ``limit`` for a page: to tell whether older ones exist, and to reach
 # back to the question of a page that holds only answers (a question sent while an earlier

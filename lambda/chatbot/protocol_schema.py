@@ -1,4 +1,5 @@
-"""The JSON Schema of every protocol frame, generated from the pydantic models of ``protocol``.
+"""The JSON Schema of every protocol frame, generated from the pydantic models of ``protocol``
+(client frames) and ``server_frames``.
 
 The output is committed as ``schemas/protocol.schema.json`` (docs/protocol.md describes the
 protocol in words); ``tests/unit/test_protocol_schema.py`` fails when it no longer matches the
@@ -23,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from chatbot import protocol
+from chatbot import protocol, server_frames
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "protocol.schema.json"
 REGENERATE = "PYTHONPATH=lambda .venv/bin/python -m chatbot.protocol_schema"
@@ -38,7 +39,7 @@ def client_frame_models() -> list[type[BaseModel]]:
 def server_frame_models() -> list[type[BaseModel]]:
     """Every frame the server sends: each subclass of ``ServerFrame``, in definition order."""
     found: list[type[BaseModel]] = []
-    pending: list[type[BaseModel]] = list(protocol.ServerFrame.__subclasses__())
+    pending: list[type[BaseModel]] = list(server_frames.ServerFrame.__subclasses__())
     while pending:
         model = pending.pop(0)
         found.append(model)
@@ -74,8 +75,9 @@ def protocol_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Chatbot WebSocket protocol frames",
         "description": (
-            "Generated from lambda/chatbot/protocol.py by `python -m chatbot.protocol_schema`; "
-            "do not edit. docs/protocol.md describes the protocol."
+            "Generated from lambda/chatbot/protocol.py and server_frames.py by "
+            "`python -m chatbot.protocol_schema`; do not edit. docs/protocol.md describes the "
+            "protocol."
         ),
         "oneOf": [{"$ref": "#/$defs/AnyClientFrame"}, {"$ref": "#/$defs/AnyServerFrame"}],
         "$defs": dict(sorted(defs.items())),
@@ -114,7 +116,7 @@ def _as_sent(schema: dict[str, Any]) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m chatbot.protocol_schema",
-        description="Write the protocol's JSON Schema, generated from chatbot.protocol.",
+        description="Write the protocol's JSON Schema, generated from its models.",
     )
     parser.add_argument("--output", type=Path, default=SCHEMA_PATH, help="default: %(default)s")
     parser.add_argument(

@@ -12,8 +12,8 @@ from chatbot.analytics import AnalyticsRecorder
 from chatbot.conversations import ConversationStore
 from chatbot.engine.engine import AnswerPolicy, ChatbotEngine
 from chatbot.ports import EngineRequest
-from chatbot.protocol import HistoryEntry
 from chatbot.records import QueryType
+from chatbot.server_frames import HistoryEntry
 from chatbot.tables import Tables
 from tests.conftest import FakeClock, ScriptedModel, scripted
 from tests.unit.conftest import RecordingSender, events_of

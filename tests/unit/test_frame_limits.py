@@ -9,16 +9,16 @@ import pytest
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.conversations import ConversationStore
 from chatbot.engine.streaming import DeltaStream, StreamingPolicy
-from chatbot.protocol import (
+from chatbot.protocol import MAX_CONTENT_CHARS
+from chatbot.records import Citation, ConversationRecord, QueryType
+from chatbot.server_frames import (
     ANSWER_CUT_NOTE,
     MAX_ANSWER_CONTENT_BYTES,
     MAX_ANSWER_FRAME_BYTES,
-    MAX_CONTENT_CHARS,
     MAX_SERVER_FRAME_BYTES,
     MessageFrame,
     json_bytes,
 )
-from chatbot.records import Citation, ConversationRecord, QueryType
 from chatbot.sessions import SessionManager
 from tests.conftest import FakeClock
 from tests.unit.chat_harness import CONNECTION, LimitedSender, chat_service, connected

@@ -7,13 +7,8 @@ import json
 import pytest
 
 from chatbot.errors import ErrorCode
-from chatbot.protocol import (
-    ErrorFrame,
-    FrameError,
-    GetHistoryFrame,
-    SendMessageFrame,
-    parse_client_frame,
-)
+from chatbot.protocol import FrameError, GetHistoryFrame, SendMessageFrame, parse_client_frame
+from chatbot.server_frames import ErrorFrame
 
 LIMIT = 128 * 1024
 

@@ -10,20 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from chatbot.errors import RateLimitedError
-from chatbot.protocol import (
-    ACTIONS,
-    AckFrame,
-    DeltaFrame,
-    ErrorFrame,
-    FrameError,
-    HistoryEntry,
-    HistoryFrame,
-    MessageFrame,
-    PongFrame,
-    ServerFrame,
-    SessionFrame,
-    parse_client_frame,
-)
+from chatbot.protocol import ACTIONS, FrameError, parse_client_frame
 from chatbot.protocol_schema import (
     REGENERATE,
     SCHEMA_PATH,
@@ -32,6 +19,17 @@ from chatbot.protocol_schema import (
     server_frame_models,
 )
 from chatbot.records import Citation, QueryType, Usage
+from chatbot.server_frames import (
+    AckFrame,
+    DeltaFrame,
+    ErrorFrame,
+    HistoryEntry,
+    HistoryFrame,
+    MessageFrame,
+    PongFrame,
+    ServerFrame,
+    SessionFrame,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-24T12:00:00.000000Z"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from aws_lambda_powertools import Logger
 
 from chatbot.ports import ConnectionGoneError, ConnectionSender, EngineRequest
-from chatbot.protocol import ServerFrame
+from chatbot.server_frames import ServerFrame
 
 logger = Logger(service="chatbot", child=True)
 

@@ -41,8 +41,8 @@ from chatbot.engine.streaming import DeltaStream, StreamingPolicy
 from chatbot.engine.tool_usage import ToolUsageRecorder
 from chatbot.errors import ChatbotError
 from chatbot.ports import ConnectionSender, EngineRequest
-from chatbot.protocol import MessageFrame
 from chatbot.records import ConversationRecord, DocumentChunk, QueryType, Usage, iso
+from chatbot.server_frames import MessageFrame
 
 logger = Logger(service="chatbot", child=True)
 

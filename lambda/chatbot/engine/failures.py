@@ -24,7 +24,7 @@ from chatbot.errors import (
     as_chatbot_error,
 )
 from chatbot.ports import EngineRequest
-from chatbot.protocol import ErrorFrame
+from chatbot.server_frames import ErrorFrame
 
 logger = Logger(service="chatbot", child=True)
 

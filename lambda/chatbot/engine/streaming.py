@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from aws_lambda_powertools import Logger
 
 from chatbot.ports import ConnectionGoneError, ConnectionSender
-from chatbot.protocol import ANSWER_CUT_NOTE, MAX_ANSWER_CONTENT_BYTES, DeltaFrame, json_bytes
+from chatbot.server_frames import ANSWER_CUT_NOTE, MAX_ANSWER_CONTENT_BYTES, DeltaFrame, json_bytes
 
 logger = Logger(service="chatbot", child=True)
 
