@@ -67,15 +67,19 @@ class Traffic:
     websocket_seconds: float = assumption(0.1, "websocket handler seconds per run")
     websocket_memory_gb: float = assumption(0.5, "websocket handler memory, GB")
     engine_memory_gb: float = assumption(1.0, "engine memory, GB")
-    mcp_invocations_per_tools_turn: float = assumption(3, "MCP server runs per tools turn")
+    mcp_invocations_per_tools_turn: float = assumption(
+        4, "MCP server runs per tools turn (one per JSON-RPC message)"
+    )
     mcp_seconds: float = assumption(0.3, "MCP server seconds per run")
     mcp_memory_gb: float = assumption(1.0, "MCP server memory, GB")
     cleanup_rate_minutes: float = assumption(5, "session cleanup schedule, minutes")
     cleanup_seconds: float = assumption(0.2, "session cleanup seconds per run")
     cleanup_memory_gb: float = assumption(0.5, "session cleanup memory, GB")
+    # DynamoDB units: counted on the local twin (SQLite, same items) over a 10-turn offline
+    # conversation: 115 write and 179 read units in its turns, 11 write units to open and close.
     write_units_per_turn: float = assumption(12, "DynamoDB write units per turn")
-    write_units_per_conversation: float = assumption(6, "DynamoDB write units per conversation")
-    read_units_per_turn: float = assumption(10, "DynamoDB read units per turn")
+    write_units_per_conversation: float = assumption(11, "DynamoDB write units per conversation")
+    read_units_per_turn: float = assumption(17, "DynamoDB read units per turn")
     read_units_per_answer_second: float = assumption(
         2, "DynamoDB read units per answer second (cancel checks)"
     )
