@@ -244,3 +244,20 @@ def seed_queries(tables: SQLiteTables) -> None:
     )
     clock.moment = datetime(2026, 11, 21, 23, 0, tzinfo=UTC)
     recorder.record("query", "s3", {"queryType": "rag", "latencyMs": 5, "inputTokens": 9})
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--conversations", "0"], "conversations must be more than 0, not 0"),
+        (["--assume", "chars_per_delta=0"], "chars_per_delta must be more than 0"),
+        (["--assume", "turns_per_conversation=-1"], "turns_per_conversation must be 0 or more"),
+    ],
+)
+def test_impossible_figures_are_usage_errors(
+    settings: Settings, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    status, output = run(settings, *argv)
+
+    assert (status, output) == (2, "")
+    assert message in capsys.readouterr().err

@@ -56,7 +56,7 @@ def main(
         if args.days is not None:
             traffic, note = _measure(args, settings, clock, traffic, prices, overrides)
         result = estimate(traffic, prices, args.vector_store)
-    except (UsageError, PriceFileError) as error:
+    except (UsageError, PriceFileError, ValueError) as error:
         sys.stderr.write(f"chatbot cost: {error}\n")
         return 2
     out.write(report(result, prices, prices_name, note))
@@ -131,9 +131,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, float]:
             raise UsageError(f"--assume {name}: {text!r} is not a number") from None
     values["conversations"] = args.conversations
     values["conversations_per_month"] = args.per_month or args.conversations
-    for name, value in values.items():
-        if value < 0 or (name in ("conversations", "conversations_per_month") and value == 0):
-            raise UsageError(f"{name} must be more than 0")
     return values
 
 

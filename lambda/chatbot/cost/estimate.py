@@ -16,6 +16,10 @@ from typing import Any, Literal
 from chatbot.cost.prices import PriceSheet, VectorStorePrices
 
 MILLION = 1_000_000
+# Assumptions the model divides by: they must be more than 0 (every other, 0 or more).
+DIVISORS = frozenset(
+    {"conversations", "conversations_per_month", "chars_per_delta", "cleanup_rate_minutes"}
+)
 GB = 1024 * 1024  # KB in a GB
 
 
@@ -88,6 +92,13 @@ class Traffic:
     index_gb: float = assumption(0.1, "document index size, GB")
     # Which figures came from recorded analytics rather than the defaults (by field name).
     measured: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        for name in assumption_names():
+            value = getattr(self, name)
+            if value < 0 or (value == 0 and name in DIVISORS):
+                bound = "more than 0" if name in DIVISORS else "0 or more"
+                raise ValueError(f"{name} must be {bound}, not {value:g}")
 
     def assuming(self, values: Mapping[str, float]) -> Traffic:
         """This traffic with the assumptions ``values`` names set to their values."""
