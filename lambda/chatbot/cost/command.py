@@ -195,21 +195,6 @@ def report(result: Estimate, prices: PriceSheet, prices_name: str, note: str) ->
 
     traffic = result.traffic
     store = prices.vector_stores[result.vector_store]
-    services = prices.services
-    dated = sorted(
-        {
-            entry.as_of
-            for entry in (
-                *prices.models,
-                *prices.embedding_models,
-                services.api_gateway_websocket,
-                services.lambda_arm64,
-                services.dynamodb_on_demand,
-                services.cloudwatch_logs,
-                store,
-            )
-        }
-    )
     rows = [_row(line) for line in result.lines]
     rows.append(["total", "", "", "", "", _usd(result.total)])
     rows.append(["per conversation", "", "", "", "", _usd(result.per_conversation)])
@@ -218,7 +203,7 @@ def report(result: Estimate, prices: PriceSheet, prices_name: str, note: str) ->
         f"{_count(traffic.turns_per_conversation, 1)} turns, at "
         f"{_count(traffic.conversations_per_month)} conversations a month: "
         f"{prices.currency}, {prices.region} list prices",
-        f"Prices: {prices_name} (as of {', '.join(map(str, dated))}); vector store: "
+        f"Prices: {prices_name} (as of {', '.join(map(str, prices.dates()))}); vector store: "
         f"{store.name} ({result.vector_store})",
         "",
         render_table(["service", "item", "quantity", "unit", "price", prices.currency], rows),

@@ -106,6 +106,20 @@ class PriceSheet(BaseModel):
     def embedding_price(self, model_id: str) -> EmbeddingPrice | None:
         return next((entry for entry in self.embedding_models if entry.family in model_id), None)
 
+    def dates(self) -> list[date]:
+        """The distinct dates the file's prices were read on, oldest first."""
+        services = self.services
+        entries: list[_Sourced] = [
+            *self.models,
+            *self.embedding_models,
+            services.api_gateway_websocket,
+            services.lambda_arm64,
+            services.dynamodb_on_demand,
+            services.cloudwatch_logs,
+            *self.vector_stores.values(),
+        ]
+        return sorted({entry.as_of for entry in entries})
+
 
 class PriceFileError(ValueError):
     """The price file cannot be read or does not hold what the model needs."""
