@@ -1,5 +1,5 @@
 """The ``chatbot`` command, the front door for people: run the chatbot or its MCP server,
-ingest documents, evaluate, report on usage, and check an AWS account before deploying."""
+ingest documents, evaluate, report on usage and cost, and check an AWS account before deploying."""
 
 from __future__ import annotations
 
@@ -83,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         help="usage reports for analysts: `chatbot analytics --help`",
         add_help=False,
     )
+    commands.add_parser(
+        "cost",
+        help="what 1,000 conversations cost in AWS, line by line: `chatbot cost --help`",
+        add_help=False,
+    )
     arguments = sys.argv[1:] if argv is None else argv
     if arguments[:1] == ["doctor"]:
         # Its own parser (--region, --stage, -c key=value, --format).
@@ -94,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         from chatbot.analytics_cli import main as analytics
 
         return analytics(arguments[1:])
+    if arguments[:1] == ["cost"]:
+        from chatbot.cost.command import main as cost
+
+        return cost(arguments[1:])
     args = parser.parse_args(arguments)
     if args.command == "eval":
         module = importlib.import_module(EVAL_SUITES[args.suite])

@@ -1,0 +1,1 @@
+"""What the chatbot costs to run: the price file (prices.yaml), the cost model, `chatbot cost`."""
