@@ -150,11 +150,11 @@ class AnalyticsRecord(Record):
 # events of one type) are split over PARTITION_SHARDS values; a session's shard is a stable
 # hash of its id, so all of one session's items share a shard. Readers query every shard.
 #
-# 16 shards: the busiest of them, the ``byActivity`` index, takes 2 writes a message; at a
-# design load of 5,000 messages a second that is 10,000 writes a second, 625 per shard on an
-# even spread, and the simulation's busiest shard (tests/unit/test_partition_keys.py) stays
-# under 1.5x the mean: about 940, inside 1,000. Raise it, never lower it: items keep the shard
-# they were written under, and readers only look in shards 0 to PARTITION_SHARDS - 1.
+# 16 shards (docs/SCALE.md): the tightest key, the ``byActivity`` index, takes about 2.5 writes
+# a message; at the design's 5,000 messages a second that is 12.5 partitions' worth evenly,
+# 14.1 with the busiest shard's 1.13x excess in the simulation (tests/unit/partition_load.py);
+# 16 is the next power of two. Raise it, never lower it: items keep the shard they were
+# written under, and readers only look in shards 0 to PARTITION_SHARDS - 1.
 PARTITION_SHARDS = 16
 
 
