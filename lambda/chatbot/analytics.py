@@ -1,4 +1,5 @@
-"""Analytics events: one item per event, partitioned by day, ordered by time within the day."""
+"""Analytics events: one item per event, partitioned by day and shard (chatbot.records), ordered
+by time within each."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from chatbot.clock import Clock
-from chatbot.records import AnalyticsEventType, AnalyticsRecord, iso
+from chatbot.records import AnalyticsEventType, AnalyticsRecord, analytics_shard_keys, iso
 from chatbot.redaction import redact_value
 from chatbot.tables import Table
 
@@ -54,8 +55,10 @@ class AnalyticsRecorder:
             details={key: redact_value(value) for key, value in details.items()},
             ttl=int((now + self._retention).timestamp()),
         )
+        # The shard attributes are stored beside the record, not in it: readers drop them.
+        item = {**record.to_item(), **analytics_shard_keys(event_type, session_id, record.date)}
         try:
-            self._table.put(record.to_item())
+            self._table.put(item)
         except Exception:
             logger.exception("analytics event not stored", extra={"eventType": event_type})
             return None

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -19,6 +20,7 @@ from chatbot.analytics_report import (
     EVENT_COLUMNS,
     DateRange,
     DaySummary,
+    Event,
     flat_row,
     percentile,
     read_events,
@@ -27,7 +29,7 @@ from chatbot.analytics_report import (
 )
 from chatbot.clock import Clock, SystemClock
 from chatbot.config import Environment, Settings, load_settings
-from chatbot.records import QueryType
+from chatbot.records import PARTITION_SHARDS, QueryType
 from chatbot.tables import ANALYTICS, Table
 
 EVENT_TYPES = ("query", "tool_usage", "session_created", "session_closed", "feedback", "error")
@@ -36,6 +38,16 @@ DEFAULT_DAYS = 7
 
 class UsageError(Exception):
     """Something the analyst can fix: exit status 2 and the message."""
+
+
+# ``read_events`` bound to the analytics table and to how many shards it reads at once.
+EventReader = partial[Iterator[Event]]
+
+
+def _readers(settings: Settings) -> int:
+    # DynamoDB: every shard of a day at once, so a day costs about one round trip a page.
+    # SQLite: one file behind one lock, where threads would only queue.
+    return PARTITION_SHARDS if settings.chatbot_env is Environment.AWS else 1
 
 
 def main(
@@ -53,8 +65,11 @@ def main(
     try:
         dates = _date_range(args, clock.now().date())
         with _analytics_table(settings, clock) as (table, where):
-            command: Callable[[argparse.Namespace, Table, DateRange, str, TextIO], int] = args.run
-            return command(args, table, dates, where, out)
+            read = partial(read_events, table, readers=_readers(settings))
+            command: Callable[[argparse.Namespace, EventReader, DateRange, str, TextIO], int] = (
+                args.run
+            )
+            return command(args, read, dates, where, out)
     except UsageError as error:
         sys.stderr.write(f"chatbot analytics: {error}\n")
         return 2
@@ -152,9 +167,9 @@ def _analytics_table(settings: Settings, clock: Clock) -> Iterator[tuple[Table, 
 
 
 def _summary(
-    args: argparse.Namespace, table: Table, dates: DateRange, where: str, out: TextIO
+    args: argparse.Namespace, read: EventReader, dates: DateRange, where: str, out: TextIO
 ) -> int:
-    days, total = summarize(read_events(table, dates), dates)
+    days, total = summarize(read(dates), dates)
     if args.format == "json":
         json.dump([summary_as_dict(day) for day in (*days, total)], out, indent=2)
         out.write("\n")
@@ -277,11 +292,10 @@ def _query_types(total: DaySummary) -> list[str]:
 
 
 def _events(
-    args: argparse.Namespace, table: Table, dates: DateRange, where: str, out: TextIO
+    args: argparse.Namespace, read: EventReader, dates: DateRange, where: str, out: TextIO
 ) -> int:
     found = list(
-        read_events(
-            table,
+        read(
             dates,
             event_type=args.type,
             session_id=args.session,
@@ -305,9 +319,9 @@ def _events(
 
 
 def _export(
-    args: argparse.Namespace, table: Table, dates: DateRange, where: str, out: TextIO
+    args: argparse.Namespace, read: EventReader, dates: DateRange, where: str, out: TextIO
 ) -> int:
-    events = read_events(table, dates, event_type=args.type, session_id=args.session)
+    events = read(dates, event_type=args.type, session_id=args.session)
     if args.output is None:
         count = write_export(events, args.format, out)
     else:
@@ -339,12 +353,12 @@ def write_export(events: Iterator[dict[str, Any]], kind: str, out: TextIO) -> in
 
 
 def _chart(
-    args: argparse.Namespace, table: Table, dates: DateRange, where: str, out: TextIO
+    args: argparse.Namespace, read: EventReader, dates: DateRange, where: str, out: TextIO
 ) -> int:
     # matplotlib is imported here only: no Lambda bundle has it and `chatbot --help` stays fast.
     from chatbot.analytics_chart import render_chart
 
-    days, _ = summarize(read_events(table, dates), dates)
+    days, _ = summarize(read(dates), dates)
     path = args.output or Path(f"analytics-{dates.first}-{dates.last}.png")
     render_chart(days, path, title=f"Chatbot usage {dates.first} to {dates.last}")
     out.write(f"chart written to {path}\n")

@@ -1,8 +1,8 @@
 """Analytics for analysts: read events over a date range and aggregate them by day.
 
-Reads by the table's date partition, or by the ``byType`` index when one event type is asked
-for; never a scan. Printing lives in ``chatbot.analytics_cli``, charts in
-``chatbot.analytics_chart``.
+Reads every shard of each day's table partitions, or of the ``byType`` index's partitions
+when one event type is asked for (chatbot.records), merged back into time order; never a
+scan. Printing lives in ``chatbot.analytics_cli``, charts in ``chatbot.analytics_chart``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from chatbot.tables import SortKeyCondition, Table
+from chatbot.records import ANALYTICS_SHARD_ATTRIBUTES, day_partitions, type_partitions
+from chatbot.tables import ShardedQuery, Table
 
 Event = dict[str, Any]
 PAGE_SIZE = 500
@@ -49,62 +50,47 @@ def read_events(
     session_id: str | None = None,
     newest_first: bool = False,
     limit: int | None = None,
+    readers: int = 1,
 ) -> Iterator[Event]:
-    """The events of ``dates`` in time order (or newest first), filtered, at most ``limit``."""
+    """The events of ``dates`` in time order (or newest first), filtered, at most ``limit``.
+
+    ``readers``: how many of a day's shards are read at once (threads; for DynamoDB).
+    """
     if limit is not None and limit < 1:
         return
     found = 0
-    source = (
-        _by_type(table, dates, event_type, newest_first)
-        if event_type is not None
-        else _by_day(table, dates, newest_first)
-    )
-    for event in source:
-        if session_id is not None and event.get("sessionId") != session_id:
-            continue
-        yield event
-        found += 1
-        if limit is not None and found >= limit:
-            return
-
-
-def _by_day(table: Table, dates: DateRange, newest_first: bool) -> Iterator[Event]:
     days = dates.days()
     for day in reversed(days) if newest_first else days:
-        yield from _pages(table, day.isoformat(), None, None, newest_first)
+        with _day_query(table, day, event_type, newest_first, readers) as events:
+            for event in events:
+                if session_id is not None and event.get("sessionId") != session_id:
+                    continue
+                yield _without_shard_keys(event)
+                found += 1
+                if limit is not None and found >= limit:
+                    return
 
 
-def _by_type(
-    table: Table, dates: DateRange, event_type: str, newest_first: bool
-) -> Iterator[Event]:
-    # Timestamps are ISO 8601 with a Z, so the day's bounds compare as text.
-    window = SortKeyCondition(
-        "between", f"{dates.first.isoformat()}T", f"{dates.last.isoformat()}T99"
+def _day_query(
+    table: Table, day: date, event_type: str | None, newest_first: bool, readers: int
+) -> ShardedQuery:
+    """One day's events (of one type, through the ``byType`` index), every shard merged."""
+    if event_type is None:
+        partitions, index = day_partitions(day.isoformat()), None
+    else:
+        partitions, index = type_partitions(event_type, day.isoformat()), "byType"
+    return ShardedQuery(
+        table,
+        partitions,
+        index=index,
+        ascending=not newest_first,
+        page_size=PAGE_SIZE,
+        readers=readers,
     )
-    yield from _pages(table, event_type, "byType", window, newest_first)
 
 
-def _pages(
-    table: Table,
-    partition: str,
-    index: str | None,
-    sort: SortKeyCondition | None,
-    newest_first: bool,
-) -> Iterator[Event]:
-    cursor: str | None = None
-    while True:
-        page = table.query(
-            partition,
-            index=index,
-            sort=sort,
-            ascending=not newest_first,
-            limit=PAGE_SIZE,
-            cursor=cursor,
-        )
-        yield from page.items
-        cursor = page.cursor
-        if cursor is None:
-            return
+def _without_shard_keys(event: Event) -> Event:
+    return {key: value for key, value in event.items() if key not in ANALYTICS_SHARD_ATTRIBUTES}
 
 
 # --- aggregation -----------------------------------------------------------------------

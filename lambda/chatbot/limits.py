@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger
 
 from chatbot.clock import Clock
 from chatbot.errors import RateLimitedError
-from chatbot.records import iso
+from chatbot.records import analytics_shard_keys, iso
 from chatbot.tables import Table
 
 logger = Logger(service="chatbot", child=True)
@@ -158,10 +158,16 @@ class RequestLimits:
         now = self._clock.now()
         minute = now.replace(second=0, microsecond=0)
         stamp = iso(minute)
+        shards = analytics_shard_keys("error", session_id, stamp[:10])
         try:
             self._analytics.update(
-                {"date": stamp[:10], "eventId": f"{stamp}#refused#{session_id}#{code}"},
+                {
+                    "dateShard": shards["dateShard"],
+                    "eventId": f"{stamp}#refused#{session_id}#{code}",
+                },
                 set_values={
+                    "typeShard": shards["typeShard"],
+                    "date": stamp[:10],
                     "eventType": "error",
                     "sessionId": session_id,
                     "timestamp": stamp,

@@ -1,7 +1,9 @@
-"""The data model: what the tables hold (sessions, conversations, analytics) and document chunks."""
+"""The data model: what the tables hold (sessions, conversations, analytics), the keys that
+spread them over DynamoDB partitions, and document chunks."""
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, Self
@@ -38,8 +40,9 @@ class Session(Record):
     createdAt: str
     lastActivity: str
     isActive: bool = True
-    # Present only while active: the sparse ``byActivity`` index lists active sessions.
-    activityStatus: Literal["active"] | None = None
+    # Present only while active: the sparse ``byActivity`` index lists active sessions, in
+    # PARTITION_SHARDS partitions (``activity_partition``).
+    activityStatus: str | None = None
     closedAt: str | None = None
     closedReason: str | None = None
     userAgent: str | None = None
@@ -137,6 +140,71 @@ class AnalyticsRecord(Record):
     timestamp: str
     details: dict[str, Any] = Field(default_factory=dict)
     ttl: int | None = None
+
+
+# --- partition keys ----------------------------------------------------------------------
+#
+# DynamoDB serves about 1,000 write units a second per partition key value (and so per index
+# partition), so no key may put all traffic of a kind under one value (docs/SCALE.md). The
+# keys every session's traffic would share (the active sessions, a day's events, a day's
+# events of one type) are split over PARTITION_SHARDS values; a session's shard is a stable
+# hash of its id, so all of one session's items share a shard. Readers query every shard.
+#
+# 16 shards (docs/SCALE.md): the tightest key, the ``byActivity`` index, takes about 2.5 writes
+# a message; at the design's 5,000 messages a second that is 12.5 partitions' worth evenly,
+# 14.1 with the busiest shard's 1.13x excess in the simulation (tests/unit/partition_load.py);
+# 16 is the next power of two. Raise it, never lower it: items keep the shard they were
+# written under, and readers only look in shards 0 to PARTITION_SHARDS - 1.
+PARTITION_SHARDS = 16
+
+
+def shard_of(session_id: str, shards: int = PARTITION_SHARDS) -> int:
+    """The session's shard: CRC-32 of its id (stable across processes and Python versions,
+    unlike the salted ``hash()``), modulo ``shards``."""
+    return zlib.crc32(session_id.encode()) % shards
+
+
+def activity_partition(session_id: str) -> str:
+    """The ``byActivity`` partition of an active session: ``active#0`` to ``active#15``."""
+    return f"active#{shard_of(session_id)}"
+
+
+def activity_partitions() -> list[str]:
+    """Every ``byActivity`` partition: what cleanup reads."""
+    return [f"active#{shard}" for shard in range(PARTITION_SHARDS)]
+
+
+def day_partition(day: str, session_id: str) -> str:
+    """The analytics table partition (``dateShard``) of a session's events on ``day``."""
+    return f"{day}#{shard_of(session_id)}"
+
+
+def day_partitions(day: str) -> list[str]:
+    """Every analytics table partition of ``day``."""
+    return [f"{day}#{shard}" for shard in range(PARTITION_SHARDS)]
+
+
+def type_partition(event_type: str, day: str, session_id: str) -> str:
+    """The ``byType`` partition (``typeShard``) of a session's events of a type on ``day``."""
+    return f"{event_type}#{day}#{shard_of(session_id)}"
+
+
+def type_partitions(event_type: str, day: str) -> list[str]:
+    """Every ``byType`` partition of ``event_type`` on ``day``."""
+    return [f"{event_type}#{day}#{shard}" for shard in range(PARTITION_SHARDS)]
+
+
+# The stored attributes that only place an analytics event in its partitions: readers drop
+# them, so an event reads back as the AnalyticsRecord that was written.
+ANALYTICS_SHARD_ATTRIBUTES = ("dateShard", "typeShard")
+
+
+def analytics_shard_keys(event_type: str, session_id: str, day: str) -> dict[str, str]:
+    """The partition attributes an analytics event of ``session_id`` on ``day`` is stored with."""
+    return {
+        "dateShard": day_partition(day, session_id),
+        "typeShard": type_partition(event_type, day, session_id),
+    }
 
 
 class DocumentChunk(BaseModel):

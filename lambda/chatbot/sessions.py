@@ -14,7 +14,14 @@ from chatbot.analytics import AnalyticsRecorder
 from chatbot.clock import Clock
 from chatbot.errors import RateLimitedError, SessionNotFoundError
 from chatbot.ports import ConnectionGoneError, ConnectionSender
-from chatbot.records import SESSION_TITLE_CHARS, Connection, Session, iso
+from chatbot.records import (
+    SESSION_TITLE_CHARS,
+    Connection,
+    Session,
+    activity_partition,
+    activity_partitions,
+    iso,
+)
 from chatbot.tables import (
     SESSIONS,
     All,
@@ -23,6 +30,7 @@ from chatbot.tables import (
     ConditionFailedError,
     Exists,
     NotExists,
+    ShardedQuery,
     SortKeyCondition,
     Table,
 )
@@ -102,11 +110,12 @@ class SessionManager:
     ) -> Session:
         """A new active session, owned by ``user_sub`` (the signed-in user) if given."""
         now = self._clock.now()
+        session_id = str(uuid.uuid4())
         session = Session(
-            sessionId=str(uuid.uuid4()),
+            sessionId=session_id,
             createdAt=iso(now),
             lastActivity=iso(now),
-            activityStatus="active",
+            activityStatus=activity_partition(session_id),
             userAgent=user_agent[:256] if user_agent else None,
             userSub=user_sub,
             ttl=self._expiry(now),
@@ -269,10 +278,12 @@ class SessionManager:
         *,
         page_size: int = 100,
         time_left: TimeLeft | None = None,
+        readers: int = 1,
     ) -> CleanupReport:
         """Close sessions idle past the timeout, oldest first, and drop their connections.
 
-        Reads the sparse ``byActivity`` index (active sessions only), never the whole table.
+        Reads the sparse ``byActivity`` index (active sessions only), never the whole table:
+        every shard of it (``readers`` threads at a time, for DynamoDB), merged oldest first.
         Stops before the next session once ``time_left()`` reaches zero; what it did not
         reach is still in the index, so the next run resumes there. A closed session leaves
         the index, and closing is conditional on the session being unchanged since it was
@@ -284,20 +295,20 @@ class SessionManager:
         def out_of_time() -> bool:
             return time_left is not None and time_left() <= 0
 
-        cursor: str | None = None
-        while True:
-            if out_of_time():
-                report.stopped_early = True
-                return report
-            page = self._sessions.query(
-                "active",
-                index="byActivity",
-                sort=SortKeyCondition("<", cutoff),
-                limit=page_size,
-                cursor=cursor,
-            )
-            report.pages += 1
-            for item in page.items:
+        if out_of_time():
+            report.stopped_early = True
+            return report
+        idle = ShardedQuery(
+            self._sessions,
+            activity_partitions(),
+            index="byActivity",
+            sort=SortKeyCondition("<", cutoff),
+            page_size=page_size,
+            readers=readers,
+        )
+        with idle:
+            for item in idle:
+                report.pages = idle.pages
                 if out_of_time():
                     report.stopped_early = True
                     return report
@@ -308,9 +319,8 @@ class SessionManager:
                 else:
                     # Active again since the index was read, or another run closed it first.
                     report.skipped += 1
-            cursor = page.cursor
-            if cursor is None:
-                return report
+            report.pages = idle.pages
+        return report
 
     def _drop_connections(
         self, session_id: str, sender: ConnectionSender, report: CleanupReport

@@ -21,8 +21,11 @@ Semantics every adapter keeps (the contract suite in tests/integration checks th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import heapq
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, Literal, Protocol
 
 Item = dict[str, Any]
@@ -77,7 +80,9 @@ SESSIONS = TableSpec(
     name="sessions",
     partition_key="sessionId",
     # Sparse index: only active sessions carry ``activityStatus``, so cleanup reads idle
-    # sessions oldest first without scanning the table.
+    # sessions oldest first without scanning the table. Its value is ``active#<shard>``
+    # (chatbot.records.activity_partition): every message moves a session's ``lastActivity``,
+    # two index writes, so one constant partition would cap the whole service (docs/SCALE.md).
     # ``byUser`` (sparse too: only sessions opened while signed in carry ``userSub``) lists
     # a user's sessions newest first, for ``listSessions``.
     indexes=(
@@ -99,11 +104,15 @@ CONVERSATIONS = TableSpec(
     sort_key="recordId",
     indexes=(IndexSpec("byTime", "sessionId", "timestamp", local=True),),
 )
+# Partitioned by ``dateShard`` (``<date>#<shard>``), not the bare day, and indexed by
+# ``typeShard`` (``<eventType>#<date>#<shard>``), not the bare type: a day's events, or a type's,
+# in one partition would cap the events a second (chatbot.records, docs/SCALE.md). Each event
+# keeps its plain ``date`` and ``eventType`` too; readers merge the shards.
 ANALYTICS = TableSpec(
     name="analytics",
-    partition_key="date",
+    partition_key="dateShard",
     sort_key="eventId",
-    indexes=(IndexSpec("byType", "eventType", "timestamp"),),
+    indexes=(IndexSpec("byType", "typeShard", "timestamp"),),
 )
 
 # Records the MCP tools manage. Partitioned by owner (the calling session), so a tool can
@@ -283,3 +292,109 @@ class Tables:
     conversations: Table
     analytics: Table
     limits: Table
+
+
+# --- sharded keys -----------------------------------------------------------------------
+
+
+class ShardedQuery:
+    """The live items of several partitions (the shards of one key, chatbot.records) of a
+    table or index, merged into the one sort-key order a single partition would have given.
+    Ties in the sort key go by the table's key, as the adapters order an index.
+
+    Iterate it once, then ``close()`` it (or use it as a context manager). Each shard is read
+    ``page_size`` items a page. With ``readers`` > 1 (DynamoDB), that many threads read the
+    shards' first pages together, and a shard's next page is asked for as soon as its current
+    one arrives, so the reader waits about one round trip a page, not one per shard. With 1
+    (SQLite, one file behind one lock), pages are read in the caller's thread when needed.
+    """
+
+    def __init__(
+        self,
+        table: Table,
+        partitions: Sequence[str],
+        *,
+        index: str | None = None,
+        sort: SortKeyCondition | None = None,
+        ascending: bool = True,
+        page_size: int = 100,
+        readers: int = 1,
+    ) -> None:
+        self._table = table
+        self._partitions = list(partitions)
+        self._index = index
+        self._sort = sort
+        self._ascending = ascending
+        self._page_size = page_size
+        workers = min(readers, len(self._partitions))
+        self._executor = (
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shard-reader")
+            if workers > 1
+            else None
+        )
+        self._order = _merge_order(table.spec, index)
+        # Pages received so far, over every shard.
+        self.pages = 0
+
+    def __iter__(self) -> Iterator[Item]:
+        firsts = [self._fetch(partition, None) for partition in self._partitions]
+        streams = [
+            self._stream(partition, first)
+            for partition, first in zip(self._partitions, firsts, strict=True)
+        ]
+        return heapq.merge(*streams, key=self._order, reverse=not self._ascending)
+
+    def _read(self, partition: str, cursor: str | None) -> QueryPage:
+        return self._table.query(
+            partition,
+            index=self._index,
+            sort=self._sort,
+            ascending=self._ascending,
+            limit=self._page_size,
+            cursor=cursor,
+        )
+
+    def _fetch(self, partition: str, cursor: str | None) -> Future[QueryPage]:
+        if self._executor is not None:
+            return self._executor.submit(self._read, partition, cursor)
+        done: Future[QueryPage] = Future()
+        done.set_result(self._read(partition, cursor))
+        return done
+
+    def _stream(self, partition: str, first: Future[QueryPage]) -> Iterator[Item]:
+        page = first.result()
+        while True:
+            self.pages += 1
+            following = (
+                self._fetch(partition, page.cursor)
+                if page.cursor is not None and self._executor is not None
+                else None
+            )
+            yield from page.items
+            if page.cursor is None:
+                return
+            page = following.result() if following else self._read(partition, page.cursor)
+
+    def close(self) -> None:
+        """Stop the readers; a page being read is finished and dropped."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> ShardedQuery:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _merge_order(spec: TableSpec, index: str | None) -> Callable[[Item], tuple[Any, ...]]:
+    index_spec = None if index is None else spec.index(index)
+    attributes = [index_spec.sort_key] if index_spec and index_spec.sort_key else []
+    attributes += [spec.sort_key] if spec.sort_key else []
+    attributes.append(spec.partition_key)
+    return lambda item: tuple(item.get(attribute, "") for attribute in attributes)

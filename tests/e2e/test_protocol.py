@@ -11,7 +11,7 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from chatbot.adapters.local.gateway import LocalGateway
-from chatbot.records import ConversationRecord
+from chatbot.records import ConversationRecord, type_partition
 from tests.e2e.conftest import ChatClient
 
 pytestmark = pytest.mark.e2e
@@ -309,12 +309,9 @@ async def test_a_bad_frame_gets_an_error_and_the_connection_and_history_survive(
     # Analysts see it: one error event for the session, with the code and where it was refused.
     assert gateway.runtime is not None
     today = before[0].timestamp[:10]
-    page = gateway.runtime.tables.analytics.query("error", index="byType", ascending=True)
-    refusals = [
-        item["details"]
-        for item in page.items
-        if item["sessionId"] == session["sessionId"] and item["date"] == today
-    ]
+    partition = type_partition("error", today, session["sessionId"])
+    page = gateway.runtime.tables.analytics.query(partition, index="byType", ascending=True)
+    refusals = [item["details"] for item in page.items if item["sessionId"] == session["sessionId"]]
     assert refusals == [{"code": code, "stage": "frame"}]
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from chatbot.adapters.local.gateway import LocalGateway
 from chatbot.adapters.local.tables import SQLiteTables
+from chatbot.analytics_report import DateRange, read_events
 from chatbot.config import Settings
 from chatbot.tables import RECORDS, Table
 from tests.e2e.conftest import ChatClient
@@ -28,10 +29,14 @@ def record_id_in(text: str) -> str:
 
 
 def tool_events(gateway: LocalGateway, session_id: str) -> list[dict[str, object]]:
-    """This session's tool_usage events, oldest first, read through the byType index."""
+    """This session's tool_usage events of today and yesterday, oldest first, read through the
+    byType index."""
     assert gateway.runtime is not None
-    page = gateway.runtime.tables.analytics.query("tool_usage", index="byType")
-    return [item["details"] for item in page.items if item["sessionId"] == session_id]
+    days = DateRange.last_days(2, gateway.runtime.clock.now().date())
+    events = read_events(
+        gateway.runtime.tables.analytics, days, event_type="tool_usage", session_id=session_id
+    )
+    return [item["details"] for item in events]
 
 
 async def test_a_record_is_created_read_and_deleted_by_asking_in_plain_words(

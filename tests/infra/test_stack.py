@@ -9,6 +9,12 @@ from typing import Any
 import pytest
 
 from chatbot.protocol import ACTIONS
+from chatbot.records import (
+    PARTITION_SHARDS,
+    activity_partition,
+    analytics_shard_keys,
+    day_partition,
+)
 from chatbot.tables import ALL_TABLES
 from tests.infra.conftest import Synthesized, synthesize
 
@@ -80,6 +86,30 @@ def table_id(synthesized: Synthesized, name: str) -> str:
 
 
 # --- tables ------------------------------------------------------------------------------
+
+
+def test_the_keys_all_sessions_share_are_deployed_sharded(synthesized: Synthesized) -> None:
+    """docs/SCALE.md: no partition of the analytics table or of the two busy indexes is one
+    value for every session (the day, the event type, ``active``)."""
+    resources = synthesized.json["Resources"]
+
+    def keys(name: str) -> dict[str | None, str]:
+        table = resources[table_id(synthesized, name)]["Properties"]
+        found: dict[str | None, str] = {
+            None: next(k["AttributeName"] for k in table["KeySchema"] if k["KeyType"] == "HASH")
+        }
+        for index in table.get("GlobalSecondaryIndexes", []):
+            found[index["IndexName"]] = next(
+                k["AttributeName"] for k in index["KeySchema"] if k["KeyType"] == "HASH"
+            )
+        return found
+
+    assert keys("analytics") == {None: "dateShard", "byType": "typeShard"}
+    assert keys("sessions")["byActivity"] == "activityStatus"
+    # What the writers put in them: one of PARTITION_SHARDS values, not one for everyone.
+    assert len({activity_partition(f"s{n}") for n in range(1000)}) == PARTITION_SHARDS
+    assert len({day_partition("2026-12-02", f"s{n}") for n in range(1000)}) == PARTITION_SHARDS
+    assert set(analytics_shard_keys("query", "s1", "2026-12-02")) == {"dateShard", "typeShard"}
 
 
 @pytest.mark.parametrize("spec", ALL_TABLES, ids=lambda spec: spec.name)

@@ -17,12 +17,12 @@ from chatbot.adapters.local.tables import SQLiteTables
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.config import Settings
 from chatbot.handlers.cleanup import handle_event
-from chatbot.records import Session
+from chatbot.records import PARTITION_SHARDS, Session, analytics_shard_keys
 from chatbot.runtime import runtime_from_settings
 from chatbot.sessions import SessionManager, SessionPolicy
 from chatbot.tables import ALL_TABLES, Tables
 from tests.conftest import FakeClock
-from tests.unit.conftest import RecordingSender
+from tests.unit.conftest import RecordingSender, day_events, index_pages
 
 RETENTION = timedelta(days=30)
 _generation = itertools.count()
@@ -45,7 +45,7 @@ class World:
 
     def closed_events(self) -> list[dict[str, object]]:
         day = self.clock.moment.strftime("%Y-%m-%d")
-        items = self.tables.analytics.query(day).items
+        items = day_events(self.tables.analytics, day)
         return [item for item in items if item["eventType"] == "session_closed"]
 
 
@@ -92,7 +92,8 @@ def test_cleanup_closes_idle_sessions_only_and_tolerates_gone_connections(world:
         "skipped": 0,
         "connections_closed": 1,
         "connections_gone": 1,
-        "pages": 1,
+        # One page of each shard of the index.
+        "pages": PARTITION_SHARDS,
         "stopped_early": False,
     }
     now = int(world.clock.time())
@@ -124,7 +125,8 @@ def test_cleanup_pages_through_the_index(world: World) -> None:
 
     report = world.sessions.cleanup_inactive_sessions(world.sender, page_size=7)
 
-    assert (report.closed, report.pages, report.connections_closed) == (25, 4, 25)
+    pages = index_pages(created, page_size=7)
+    assert (report.closed, report.pages, report.connections_closed) == (25, pages, 25)
     assert all(
         not stored.isActive
         for stored in (world.sessions.get_session(s.sessionId) for s in created)
@@ -205,7 +207,13 @@ def test_the_local_gateway_cleanup_also_deletes_expired_rows_from_the_file(
     settings: Settings,
 ) -> None:
     runtime = runtime_from_settings(settings, FakeClock())
-    expired = {"date": "2020-01-01", "eventId": "old", "eventType": "query", "sessionId": "s"}
+    expired = {
+        "date": "2020-01-01",
+        "eventId": "old",
+        "eventType": "query",
+        "sessionId": "s",
+        **analytics_shard_keys("query", "s", "2020-01-01"),
+    }
     runtime.tables.analytics.put({**expired, "timestamp": "2020-01-01T00:00:00Z", "ttl": 1})
     live = runtime.sessions.create_session()
 
@@ -215,5 +223,5 @@ def test_the_local_gateway_cleanup_also_deletes_expired_rows_from_the_file(
     with sqlite3.connect(settings.sqlite_path) as raw:
         rows = raw.execute("SELECT pk, sk FROM t_analytics").fetchall()
         sessions = raw.execute("SELECT pk FROM t_sessions").fetchall()
-    assert ("2020-01-01", "old") not in rows and len(rows) == 1
+    assert (expired["dateShard"], "old") not in rows and len(rows) == 1
     assert sessions == [(live.sessionId,)]

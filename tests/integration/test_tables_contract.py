@@ -856,11 +856,11 @@ def test_sqlite_in_memory_database_holds_the_tables() -> None:
     handle = SQLiteTables(":memory:", clock=EpochClock())
     tables = handle.tables()
 
-    event = {"date": "2024-01-01", "eventId": "e1", "eventType": "query", "timestamp": "t"}
+    event = {"dateShard": "2024-01-01#3", "eventId": "e1", "typeShard": "q#3", "timestamp": "t"}
     tables.analytics.put(event)
 
-    assert tables.analytics.query("2024-01-01").items == [event]
-    assert tables.analytics.query("query", index="byType").items == [event]
+    assert tables.analytics.query("2024-01-01#3").items == [event]
+    assert tables.analytics.query("q#3", index="byType").items == [event]
     handle.close()
 
 

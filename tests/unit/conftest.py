@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import date, timedelta
+from typing import Any
 
 import pytest
 
 from chatbot.adapters.local.tables import SQLiteTables
 from chatbot.analytics import AnalyticsRecorder
+from chatbot.analytics_report import DateRange, read_events
 from chatbot.conversations import ConversationStore
 from chatbot.ports import ConnectionGoneError, EngineRequest
+from chatbot.records import Session, activity_partition, activity_partitions
 from chatbot.sessions import SessionManager, SessionPolicy
-from chatbot.tables import Tables
+from chatbot.tables import Table, Tables
 from tests.conftest import FakeClock
 
 
@@ -79,5 +84,18 @@ def sender() -> RecordingSender:
     return RecordingSender()
 
 
+def index_pages(sessions: Iterable[Session], *, page_size: int) -> int:
+    """The ``byActivity`` pages a cleanup reads to reach ``sessions``: every shard at least
+    once, and one more page for each further ``page_size`` sessions of a shard."""
+    per_shard = Counter(activity_partition(session.sessionId) for session in sessions)
+    return sum(max(1, math.ceil(per_shard[shard] / page_size)) for shard in activity_partitions())
+
+
+def day_events(analytics: Table, day: str) -> list[dict[str, Any]]:
+    """A day's analytics events (every shard), in time order, as analysts read them."""
+    moment = date.fromisoformat(day)
+    return list(read_events(analytics, DateRange(moment, moment)))
+
+
 def events_of(tables: Tables, day: str, event_type: str) -> list[dict[str, object]]:
-    return [item for item in tables.analytics.query(day).items if item["eventType"] == event_type]
+    return [item for item in day_events(tables.analytics, day) if item["eventType"] == event_type]

@@ -18,6 +18,7 @@ from chatbot.adapters.local.tables import SQLiteTables
 from chatbot.analytics_chart import DPI, FIGURE_INCHES
 from chatbot.analytics_cli import main
 from chatbot.config import Settings
+from chatbot.records import day_partitions
 from chatbot.tables import ANALYTICS
 from tests.conftest import FakeClock
 from tests.unit.test_analytics_report import seed_events
@@ -115,12 +116,17 @@ def test_export_jsonl_to_a_file_writes_the_stored_events(
 
     assert status == 0
     exported = [json.loads(line) for line in target.read_text().splitlines()]
-    stored = [
-        item
-        for day in ("2026-11-22", "2026-11-24")
-        for item in store.table(ANALYTICS).query(day).items
-        if item["sessionId"] == "s1"
-    ]
+    # As stored in every shard of the days, without the attributes that only place them.
+    stored = sorted(
+        (
+            {key: value for key, value in item.items() if key not in ("dateShard", "typeShard")}
+            for day in ("2026-11-22", "2026-11-24")
+            for shard in day_partitions(day)
+            for item in store.table(ANALYTICS).query(shard).items
+            if item["sessionId"] == "s1"
+        ),
+        key=lambda item: item["eventId"],
+    )
     assert exported == stored and len(exported) == 9
 
 

@@ -16,7 +16,7 @@ from chatbot.limits import ConnectRequest, source_key
 from chatbot.runtime import Runtime, build_chat_service, build_runtime
 from chatbot.tables import Tables
 from tests.conftest import FakeClock
-from tests.unit.conftest import RecordingInvoker, RecordingSender
+from tests.unit.conftest import RecordingInvoker, RecordingSender, day_events
 
 IP = "203.0.113.7"
 HOST = "127.0.0.1:8080"
@@ -218,12 +218,12 @@ def test_five_thousand_invalid_frames_add_one_counted_analytics_event_not_five_t
 ) -> None:
     assert new_session(service, 1) == 200
     day = clock.now().strftime("%Y-%m-%d")
-    before = len(tables.analytics.query(day).items)
+    before = len(day_events(tables.analytics, day))
     for _ in range(5000):
         service.handle_frame("c1", "not json", source_ip=IP)
     # Every frame is still answered.
     assert [f["code"] for f in frames(sender)] == ["INVALID_MESSAGE"] * 5000
-    rows = tables.analytics.query(day).items
+    rows = day_events(tables.analytics, day)
     assert len(rows) == before + 1
     [refused] = [row for row in rows if row["eventType"] == "error"]
     assert refused["count"] == 5000
@@ -232,7 +232,7 @@ def test_five_thousand_invalid_frames_add_one_counted_analytics_event_not_five_t
     clock.advance(minutes=1)
     service.handle_frame("c1", "not json", source_ip=IP)
     service.handle_frame("c1", json.dumps({"action": "nope"}), source_ip=IP)
-    errors = [row for row in tables.analytics.query(day).items if row["eventType"] == "error"]
+    errors = [row for row in day_events(tables.analytics, day) if row["eventType"] == "error"]
     assert sorted((row["details"]["code"], row["count"]) for row in errors) == [
         ("INVALID_MESSAGE", 1),
         ("INVALID_MESSAGE", 5000),

@@ -25,6 +25,7 @@ from chatbot.redaction import (
     redact_value,
 )
 from chatbot.tables import Tables
+from tests.unit.conftest import day_events
 
 # Random text around the personal data: letters, digits, punctuation, spaces, any Unicode.
 any_character: st.SearchStrategy[str] = st.characters(codec="utf-8", exclude_categories=["Cs"])
@@ -187,5 +188,5 @@ def test_analytics_events_are_stored_with_personal_data_redacted(
         "error", "s1", {"code": "X", "reason": "from x@y.com", "tools": ["DE89370400440532013000"]}
     )
 
-    (stored,) = tables.analytics.query("2026-11-24").items
+    (stored,) = day_events(tables.analytics, "2026-11-24")
     assert stored["details"] == {"code": "X", "reason": f"from {EMAIL_MARK}", "tools": [IBAN_MARK]}

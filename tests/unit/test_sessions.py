@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from chatbot.errors import RateLimitedError, SessionNotFoundError
+from chatbot.records import activity_partition
 from chatbot.sessions import SessionManager
 from chatbot.tables import Tables
 from tests.conftest import FakeClock
-from tests.unit.conftest import RecordingSender, events_of
+from tests.unit.conftest import RecordingSender, events_of, index_pages
 
 
 def test_a_created_session_is_active_stored_and_recorded(
@@ -16,7 +17,11 @@ def test_a_created_session_is_active_stored_and_recorded(
 ) -> None:
     session = sessions.create_session(user_agent="pytest")
     stored = sessions.get_session(session.sessionId)
-    assert stored is not None and stored.isActive and stored.activityStatus == "active"
+    assert (
+        stored is not None
+        and stored.isActive
+        and stored.activityStatus == activity_partition(session.sessionId)
+    )
     assert stored.userAgent == "pytest"
     [event] = events_of(tables, "2026-11-24", "session_created")
     assert event["sessionId"] == session.sessionId
@@ -109,5 +114,5 @@ def test_many_idle_sessions_are_closed_across_pages(
     created = [sessions.create_session() for _ in range(25)]
     clock.advance(hours=1)
     report = sessions.cleanup_inactive_sessions(sender, page_size=7)
-    assert (report.closed, report.pages) == (25, 4)
+    assert (report.closed, report.pages) == (25, index_pages(created, page_size=7))
     assert all(not s.isActive for s in (sessions.get_session(c.sessionId) for c in created) if s)

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chatbot.config import load_settings
 from chatbot.ports import ConnectionSender
+from chatbot.records import PARTITION_SHARDS
 from chatbot.redaction import RedactingFormatter
 from chatbot.sessions import CleanupReport, SessionManager, TimeLeft
 
@@ -21,12 +22,17 @@ logger = Logger(service="chatbot", logger_formatter=RedactingFormatter())
 # put) must finish well inside it, and so must the log line and the return.
 SAFETY_MARGIN_SECONDS = 20.0
 PAGE_SIZE = 100
+# The Lambda reads every shard of the ``byActivity`` index at once (DynamoDB round trips
+# overlap); the local gateway reads one SQLite file, where threads would only queue.
+LAMBDA_SHARD_READERS = PARTITION_SHARDS
 
 
 def run_cleanup(
-    sessions: SessionManager, sender: ConnectionSender, time_left: TimeLeft
+    sessions: SessionManager, sender: ConnectionSender, time_left: TimeLeft, *, readers: int = 1
 ) -> CleanupReport:
-    report = sessions.cleanup_inactive_sessions(sender, page_size=PAGE_SIZE, time_left=time_left)
+    report = sessions.cleanup_inactive_sessions(
+        sender, page_size=PAGE_SIZE, time_left=time_left, readers=readers
+    )
     if report.stopped_early:
         # Not an error: the next scheduled run carries on from the oldest session left.
         logger.warning("session cleanup stopped for time", extra=report.to_dict())
@@ -48,7 +54,8 @@ def lambda_time_left(
 def handle_event(
     sessions: SessionManager, sender: ConnectionSender, context: LambdaContext
 ) -> dict[str, Any]:
-    return dict(run_cleanup(sessions, sender, lambda_time_left(context)).to_dict())
+    report = run_cleanup(sessions, sender, lambda_time_left(context), readers=LAMBDA_SHARD_READERS)
+    return dict(report.to_dict())
 
 
 @lru_cache(maxsize=1)

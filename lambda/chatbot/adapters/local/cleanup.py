@@ -27,8 +27,9 @@ def local_cleanup(runtime: Runtime) -> Callable[[ConnectionSender], CleanupRepor
     last_purge = [float("-inf")]
 
     def cleanup(sender: ConnectionSender) -> CleanupReport:
+        # One reader: the index's shards are in one SQLite file, behind one lock.
         report = run_cleanup(
-            runtime.sessions, sender, time_budget(LOCAL_CLEANUP_BUDGET_SECONDS, clock)
+            runtime.sessions, sender, time_budget(LOCAL_CLEANUP_BUDGET_SECONDS, clock), readers=1
         )
         if clock.monotonic() - last_purge[0] >= LOCAL_PURGE_INTERVAL_SECONDS:
             last_purge[0] = clock.monotonic()
