@@ -52,12 +52,8 @@ class LambdaBundle:
         digest.update(f"{self.name}|{self.requirements}|{PYTHON_VERSION}|{PLATFORM}".encode())
         digest.update(LOCK.read_bytes())
         # Everything that lands in the package: our code, its data files (the router's
-        # examples) and the tool schemas beside it.
-        packaged = [
-            *(SOURCE / "chatbot").rglob("*.py"),
-            *(SOURCE / "chatbot").rglob("*.yaml"),
-            *(REPO / "schemas").glob("*.yaml"),
-        ]
+        # examples and their vectors) and the tool schemas beside it.
+        packaged = [*packaged_files(SOURCE / "chatbot"), *(REPO / "schemas").glob("*.yaml")]
         for path in sorted(packaged):
             digest.update(str(path.relative_to(REPO)).encode())
             digest.update(path.read_bytes())
@@ -80,6 +76,18 @@ class LambdaBundle:
                 local=PipBundling(self),
             ),
         )
+
+
+def packaged_files(root: Path) -> list[Path]:
+    """The files under ``root`` that ``PipBundling`` copies into a package."""
+    return [
+        path
+        for path in root.rglob("*")
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and path.suffix != ".pyc"
+        and path.name != "py.typed"
+    ]
 
 
 # Lean: the websocket handler and cleanup never import Strands or a model SDK, and boto3

@@ -15,6 +15,8 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "lambda" / "chatbot" / "engine").mkdir(parents=True)
     (tmp_path / "lambda" / "chatbot" / "engine" / "engine.py").write_text("x = 1\n")
     (tmp_path / "lambda" / "chatbot" / "engine" / "route_examples.yaml").write_text("rag: [a]\n")
+    (tmp_path / "lambda" / "chatbot" / "engine" / "route_vectors").mkdir()
+    (tmp_path / "lambda" / "chatbot" / "engine" / "route_vectors" / "m.f16").write_text("{}\n")
     (tmp_path / "schemas").mkdir()
     (tmp_path / "schemas" / "mcp_tools.yaml").write_text("openapi: 3.1.0\n")
     (tmp_path / "requirements.txt").write_text("boto3==1\n")
@@ -29,6 +31,7 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     [
         "lambda/chatbot/engine/engine.py",
         "lambda/chatbot/engine/route_examples.yaml",
+        "lambda/chatbot/engine/route_vectors/m.f16",
         "schemas/mcp_tools.yaml",
         "requirements.txt",
     ],
@@ -43,5 +46,9 @@ def test_every_packaged_file_changes_the_fingerprint(tree: Path, changed: str) -
 def test_files_outside_the_package_do_not(tree: Path) -> None:
     before = bundling.FULL.fingerprint()
     (tree / "README.md").write_text("notes\n")
+    (tree / "lambda" / "chatbot" / "engine" / "__pycache__").mkdir()
+    (tree / "lambda" / "chatbot" / "engine" / "__pycache__" / "engine.cpython-311.pyc").write_text(
+        ""
+    )
     assert bundling.FULL.fingerprint() == before
     assert bundling.LIGHT.fingerprint() != before
