@@ -10,7 +10,9 @@ width (cdk.json's embeddingModelId / embeddingDimensions), and commit the file i
 and the examples is left alone, so a run embeds only after one of them changed. Titan needs
 AWS credentials with bedrock:InvokeModel on the model: one request per example, 90 of them,
 a fraction of a cent. A deployed engine without a matching file still works: it embeds the
-examples on its first route and logs that once. `--check` embeds nothing: it fails when a shipped file was made for other examples.
+examples on its first route and logs that once (`cdk synth` warns when the configured model
+has no file). `--check` embeds nothing: it fails when a shipped file was made for other
+examples.
 """
 
 from __future__ import annotations
