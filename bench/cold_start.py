@@ -332,9 +332,30 @@ def tree_bytes(root: Path) -> int:
     return sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
 
 
+@contextlib.contextmanager
+def quiet_stderr() -> Any:
+    """pip's and jsii's notices go to a file, shown only if the step fails."""
+    with tempfile.TemporaryFile("w+") as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def measure_bundles() -> list[dict[str, Any]]:
     sys.path[:0] = [str(REPO / "lambda"), str(REPO)]
-    from stacks import bundling
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+    with quiet_stderr():
+        from stacks import bundling
 
     rows = []
     for bundle in (bundling.LIGHT, bundling.SIGN_IN, bundling.FULL):
@@ -342,7 +363,8 @@ def measure_bundles() -> list[dict[str, Any]]:
         if not (folder / ".complete").exists():
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
-            bundling.PipBundling(bundle).try_bundle(str(folder))
+            with quiet_stderr():
+                bundling.PipBundling(bundle).try_bundle(str(folder))
             (folder / ".complete").write_text("")
         rows.append(
             {
