@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +53,8 @@ class LambdaBundle:
         digest.update(f"{self.name}|{self.requirements}|{PYTHON_VERSION}|{PLATFORM}".encode())
         digest.update(LOCK.read_bytes())
         # Everything that lands in the package: our code, its data files (the router's
-        # examples) and the tool schemas beside it.
-        packaged = [
-            *(SOURCE / "chatbot").rglob("*.py"),
-            *(SOURCE / "chatbot").rglob("*.yaml"),
-            *(REPO / "schemas").glob("*.yaml"),
-        ]
+        # examples and their vectors) and the tool schemas beside it.
+        packaged = [*packaged_files(SOURCE / "chatbot"), *(REPO / "schemas").glob("*.yaml")]
         for path in sorted(packaged):
             digest.update(str(path.relative_to(REPO)).encode())
             digest.update(path.read_bytes())
@@ -80,6 +77,44 @@ class LambdaBundle:
                 local=PipBundling(self),
             ),
         )
+
+
+def titan_embedding_id(model_id: str, dimensions: int) -> str:
+    """The id the engine's Titan adapter reports (``TitanEmbeddings.model_id``)."""
+    return f"{model_id}:{dimensions}"
+
+
+def route_vectors_warning(
+    model_id: str, dimensions: int, folder: Traversable | Path | None = None
+) -> str | None:
+    """Why every cold engine would embed the router's examples (about 12 rounds of Titan
+    requests before its first answer), or None when the package ships their vectors."""
+    from chatbot.engine.route_vectors import VectorsKey, load_shipped
+    from chatbot.engine.semantic_router import RouteExamples
+
+    examples = RouteExamples.load()
+    embedding_id = titan_embedding_id(model_id, dimensions)
+    key = VectorsKey(embedding_id, dimensions, examples.fingerprint())
+    if load_shipped(key, len(examples.pairs()), folder) is not None:
+        return None
+    return (
+        f"The package ships no router example vectors for {embedding_id} and the current "
+        "route_examples.yaml: each cold engine embeds the examples before its first answer. "
+        "Run `python scripts/route_vectors.py --titan --model-id "
+        f"{model_id} --dimensions {dimensions}` with AWS credentials and commit the file."
+    )
+
+
+def packaged_files(root: Path) -> list[Path]:
+    """The files under ``root`` that ``PipBundling`` copies into a package."""
+    return [
+        path
+        for path in root.rglob("*")
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and path.suffix != ".pyc"
+        and path.name != "py.typed"
+    ]
 
 
 # Lean: the websocket handler and cleanup never import Strands or a model SDK, and boto3

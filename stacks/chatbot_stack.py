@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from chatbot.protocol import ACTIONS
-from stacks.bundling import FULL, LIGHT
+from stacks.bundling import FULL, LIGHT, route_vectors_warning
 from stacks.constructs.cleanup_schedule import CleanupSchedule
 from stacks.constructs.failure_queue import MAX_EVENT_AGE, FailedInvocations
 from stacks.constructs.function import ChatbotFunction
@@ -135,6 +135,11 @@ class ChatbotStack(Stack):
             # Off by default (context engineReservedConcurrency): it caps answers in flight.
             reserved_concurrency=settings.engine_reserved_concurrency or None,
         )
+        missing_vectors = route_vectors_warning(
+            settings.embedding_model_id, settings.embedding_dimensions
+        )
+        if missing_vectors:
+            Annotations.of(engine).add_warning_v2("chatbot:routeVectors", missing_vectors)
         # Failed async invocations (retry policy and why: failure_queue) wait in a queue.
         engine_failures = FailedInvocations(self, "EngineFailures", function=engine.function)
         # A resend may retry an answer once no invocation can still be making it: the engine's

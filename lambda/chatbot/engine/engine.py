@@ -131,7 +131,7 @@ class ChatbotEngine:
         """Load what the first question would otherwise wait for: the router's embedding
         model and its example vectors. Blocking; call it from a worker thread."""
         if self._router is not None:
-            self._router.example_vectors()
+            self._router.warm()
 
     async def determine_query_type(self, message: str) -> RouteDecision:
         """The path for ``message``: the semantic router's, or the keyword rules' without one."""

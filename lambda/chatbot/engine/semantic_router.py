@@ -16,6 +16,7 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -23,6 +24,7 @@ import yaml
 from aws_lambda_powertools import Logger
 
 from chatbot.embeddings import Embeddings
+from chatbot.engine.route_vectors import RouteVectorsError, VectorsKey, file_name, load_shipped
 from chatbot.engine.router import ROUTE_LABELS, determine_query_type
 from chatbot.records import QueryType
 
@@ -45,6 +47,8 @@ DEFAULT_MIN_MARGIN: Final = 0.04
 DEFAULT_CLASSIFY_SECONDS: Final = 5.0
 # Examples per call to the embeddings port (Titan embeds one text per request, concurrently).
 EXAMPLE_BATCH: Final = 16
+# What warm() embeds to load the model: any short text does.
+WARM_UP_TEXT: Final = "hello"
 
 Classifier = Callable[[str], Awaitable[QueryType | None]]
 # How the route was decided; "follow-up" is the engine's: a short follow-up kept on the path
@@ -123,7 +127,8 @@ class RouteDecision:
     margin: float = 0.0
 
 
-# The examples' vectors, once per process and model: in AWS each costs a Titan request.
+# The examples' vectors, once per process and model: shipped in the package when a file
+# matches (chatbot.engine.route_vectors), else embedded, in AWS a Titan request each.
 _example_vectors: dict[tuple[str, int, str], list[tuple[QueryType, list[float]]]] = {}
 _embedding_examples = threading.Lock()
 
@@ -133,6 +138,7 @@ class QueryRouter:
 
     ``min_score`` is the least similarity the best route needs and ``min_margin`` its least
     lead over the second best; below either, the router is unsure. Build one per process.
+    ``vectors`` is the folder of precomputed example vectors (the package's by default).
     """
 
     def __init__(
@@ -144,8 +150,10 @@ class QueryRouter:
         min_margin: float = DEFAULT_MIN_MARGIN,
         classify: Classifier | None = None,
         classify_seconds: float = DEFAULT_CLASSIFY_SECONDS,
+        vectors: Traversable | Path | None = None,
     ) -> None:
         self._embeddings = embeddings
+        self._vectors_folder = vectors
         self._examples = examples or RouteExamples.load()
         self.min_score = min_score
         self.min_margin = min_margin
@@ -195,23 +203,50 @@ class QueryRouter:
                 best[route] = similarity
         return best
 
+    def warm(self) -> None:
+        """Load what the first route would otherwise wait for: the example vectors and the
+        embedding model (by embedding one fixed text: the local model loads in seconds).
+        Blocking; a server calls it before it takes questions, Lambda does not."""
+        if self._embeddings is not None:
+            self.example_vectors()
+            self._embeddings.embed_query(WARM_UP_TEXT)
+
     def example_vectors(self) -> list[tuple[QueryType, list[float]]]:
-        """The examples embedded, in batches, on first use; then from the process's cache."""
-        if self._embeddings is None or self._cache_key is None:
+        """The examples' vectors on first use, shipped or else embedded in batches; then from
+        the process's cache."""
+        embeddings = self._embeddings
+        if embeddings is None or self._cache_key is None:
             return []
         key = self._cache_key
         with _embedding_examples:
             if key not in _example_vectors:
                 pairs = self._examples.pairs()
-                texts = [text for _, text in pairs]
-                vectors: list[list[float]] = []
-                for start in range(0, len(texts), EXAMPLE_BATCH):
-                    vectors += self._embeddings.embed_documents(
-                        texts[start : start + EXAMPLE_BATCH]
-                    )
+                vectors = self._shipped_vectors(embeddings, len(pairs))
+                if vectors is None:
+                    vectors = _embed_examples(embeddings, [text for _, text in pairs])
                 routes = [route for route, _ in pairs]
                 _example_vectors[key] = list(zip(routes, vectors, strict=True))
             return _example_vectors[key]
+
+    def _shipped_vectors(self, embeddings: Embeddings, count: int) -> list[list[float]] | None:
+        model_id = embeddings.model_id
+        key = VectorsKey(model_id, embeddings.dimensions, self._examples.fingerprint())
+        try:
+            vectors = load_shipped(key, count, self._vectors_folder)
+        except (OSError, RouteVectorsError) as error:
+            logger.warning(
+                "the shipped route vectors are unreadable",
+                extra={"file": file_name(model_id), "error": str(error)},
+            )
+            return None
+        if vectors is None:
+            # Once per process and model: the cache keeps what is embedded next.
+            logger.warning(
+                "no shipped route vectors match this model and these examples: embedding "
+                "them now (scripts/route_vectors.py writes them)",
+                extra={"model": model_id, "examples": count, "file": file_name(model_id)},
+            )
+        return vectors
 
     async def _ask(
         self, message: str, classify: Classifier | None, score: float, margin: float
@@ -226,6 +261,13 @@ class QueryRouter:
                     return RouteDecision(answer, "model", score, margin)
                 logger.info("the model's route was not one of the three")
         return RouteDecision(determine_query_type(message), "rules", score, margin)
+
+
+def _embed_examples(embeddings: Embeddings, texts: Sequence[str]) -> list[list[float]]:
+    vectors: list[list[float]] = []
+    for start in range(0, len(texts), EXAMPLE_BATCH):
+        vectors += embeddings.embed_documents(texts[start : start + EXAMPLE_BATCH])
+    return vectors
 
 
 def ranked(scores: Mapping[QueryType, float]) -> tuple[QueryType, float, float]:

@@ -1,18 +1,25 @@
-"""Lambda entry point of the chatbot engine, invoked asynchronously by the websocket handler."""
+"""Lambda entry point of the chatbot engine, invoked asynchronously by the websocket handler.
+
+The engine (Strands, the model client, the tables) is built on the first event, so importing
+this module stays as light as the websocket handler's; the MCP SDK and opensearch-py load
+later still, on the first tools question and the first document search.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chatbot.config import load_settings
-from chatbot.engine.engine import ChatbotEngine
 from chatbot.ports import EngineRequest
 from chatbot.redaction import RedactingFormatter
+
+if TYPE_CHECKING:
+    from chatbot.engine.engine import ChatbotEngine
 
 logger = Logger(service="chatbot", logger_formatter=RedactingFormatter())
 
