@@ -121,5 +121,5 @@ def test_no_caller_is_lost_among_many_with_a_short_window() -> None:
     ],
 )
 def test_a_negative_window_or_an_empty_cap_is_refused(build: Callable[[], QueryBatcher]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must"):
         build()

@@ -148,7 +148,9 @@ class LocalEmbeddings:
         return self._loaded
 
 
-def _load_sentence_transformer(path: Path, threads: int | None) -> Any:
+def import_model_library() -> Any:
+    """sentence_transformers, imported offline and quiet (the engine workers' zygote imports
+    it ahead, so that every worker forks with it loaded)."""
     # The weights are on disk; a hub lookup could only stall or fail here, so the Hugging Face
     # libraries are told before they are imported (they read these once, at import).
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -158,11 +160,15 @@ def _load_sentence_transformer(path: Path, threads: int | None) -> Any:
     try:
         # Imported by name, at first use: torch takes seconds to import, and only processes
         # that embed locally should pay for it (mypy need not walk torch either).
-        library = importlib.import_module("sentence_transformers")
+        return importlib.import_module("sentence_transformers")
     except ModuleNotFoundError as error:
         raise LocalModelMissingError(
             f"sentence-transformers is not installed: {INSTALL_HINT}"
         ) from error
+
+
+def _load_sentence_transformer(path: Path, threads: int | None) -> Any:
+    library = import_model_library()
     if threads is not None:
         # Process-wide, and set once with the model. torch's default (a thread per core)
         # stalls when another process holds a core: 25-49 passages/s with 2 threads against
