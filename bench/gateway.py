@@ -1,4 +1,8 @@
-"""Load test: N concurrent WebSocket clients, M messages each, against the local gateway."""
+"""Load test: N concurrent WebSocket clients, M messages each, against the local gateway.
+
+With ``--budget`` it also times each path's first delta from one client, and exits non-zero
+when a figure is over the budgets in ``budgets.py``.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import budgets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, WebSocketException
 from websockets.version import version as websockets_version
@@ -38,6 +43,9 @@ OUTPUT_TAIL_BYTES = 16 * 1024
 class Results:
     connect_s: list[float] = field(default_factory=list)
     ack_s: list[float] = field(default_factory=list)
+    first_delta_s: list[float] = field(default_factory=list)
+    # The path of each answer (the final message's queryType).
+    paths: Counter[str] = field(default_factory=Counter)
     answer_s: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     load_seconds: float = 0.0
@@ -49,8 +57,10 @@ class Results:
 class Target:
     """A server in a child process, started on a free port and stopped when the run ends."""
 
-    def __init__(self, echo: bool) -> None:
+    def __init__(self, echo: bool, ingest: list[Path] | None = None) -> None:
         self.echo = echo
+        # Documents ingested into the fresh state dir before the server starts.
+        self.ingest = ingest or []
         self.name = "echo server" if echo else "gateway"
         self.process: asyncio.subprocess.Process | None = None
         self.tail = bytearray()
@@ -67,6 +77,18 @@ class Target:
         # A fresh state dir: no sessions or history from earlier runs skew the figures.
         env = {name: value for name, value in os.environ.items() if name not in LEAKY_SETTINGS}
         env["CHATBOT_STATE_DIR"] = self._state_dir.name
+        if self.ingest:
+            ingesting = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "chatbot.cli", "ingest", *map(str, self.ingest)),
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            _out, errors = await asyncio.wait_for(ingesting.communicate(), within_seconds)
+            if ingesting.returncode:
+                raise SystemExit(f"chatbot ingest failed:\n{errors.decode(errors='replace')}")
         self.process = await asyncio.create_subprocess_exec(
             *command,
             cwd=REPO_ROOT,
@@ -151,9 +173,12 @@ async def _converse(
             if kind == "ack":
                 results.ack_s.append(time.perf_counter() - sent)
             elif kind == "delta":
+                if not deltas:
+                    results.first_delta_s.append(time.perf_counter() - sent)
                 deltas.append(str(reply.get("content", "")))
             elif kind == "message":
                 results.answer_s.append(time.perf_counter() - sent)
+                results.paths[str(reply.get("queryType"))] += 1
                 # Deltas arrive in index order over one socket; their sum must be the answer.
                 if deltas and "".join(deltas) != reply.get("content"):
                     results.errors["deltas != message"] += 1
@@ -288,7 +313,9 @@ def machine() -> str:
     )
 
 
-def append_report(path: Path, target: str, clients: int, messages: int, row: str) -> None:
+def append_report(
+    path: Path, target: str, clients: int, messages: int, row: str, notes: list[str]
+) -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     with path.open("a", encoding="utf-8") as report:
         report.write(
@@ -296,6 +323,8 @@ def append_report(path: Path, target: str, clients: int, messages: int, row: str
             f"Machine: {machine()}. Command: `{' '.join(sys.argv)}`\n\n"
             f"{TABLE_HEADER}\n{row}\n"
         )
+        report.writelines(f"\n- {note}" for note in notes)
+        report.write("\n" if notes else "")
 
 
 # --- the command ------------------------------------------------------------------------
@@ -306,13 +335,21 @@ async def main(arguments: argparse.Namespace) -> int:
     assert main_task is not None
     # SIGTERM (a CI timeout, kill) unwinds like Ctrl-C, so the server child is stopped too.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
-    target = Target(echo=arguments.echo) if arguments.url is None else None
+    target = None
+    if arguments.url is None:
+        # The rag path needs documents to search: the budget run ingests some first.
+        ingest = budgets.BUDGET_DOCUMENTS if arguments.budget else None
+        target = Target(echo=arguments.echo, ingest=ingest)
     name = arguments.url or (target.name if target else "")
+    probes: list[budgets.PathProbe] = []
     try:
         if target is not None:
             url = await target.start(arguments.start_timeout, lifetime=arguments.timeout + 60)
         else:
             url = arguments.url
+        if arguments.budget:
+            # On the idle gateway, before the load: one client, each path in turn.
+            probes = await budgets.probe_paths(url, arguments.connect_timeout)
         results = await run_load(
             url, arguments.clients, arguments.messages, arguments.connect_timeout, arguments.timeout
         )
@@ -320,12 +357,35 @@ async def main(arguments: argparse.Namespace) -> int:
         if target is not None:
             await target.stop()
     row = table_row(name, arguments.clients, arguments.messages, results)
+    notes = [
+        f"first delta p50/p99 ms under load: {_ms(_percentile(results.first_delta_s, 50))}"
+        f"/{_ms(_percentile(results.first_delta_s, 99))}; answers by path: "
+        + (", ".join(f"{path} {count}" for path, count in sorted(results.paths.items())) or "-")
+    ]
+    if target is not None and not target.echo:
+        notes.append(budgets.describe_batches(budgets.query_batch_lines(target.output())))
+    verdicts = _verdicts(arguments.clients, results, probes) if arguments.budget else []
+    notes += [verdict.line() for verdict in verdicts]
     print(TABLE_HEADER)
     print(row)
+    for note in notes:
+        print(note)
     if arguments.output:
-        append_report(arguments.output, name, arguments.clients, arguments.messages, row)
+        append_report(arguments.output, name, arguments.clients, arguments.messages, row, notes)
     expected = arguments.clients * arguments.messages
-    return 0 if len(results.answer_s) == expected and not results.errors else 1
+    complete = len(results.answer_s) == expected and not results.errors
+    return 0 if complete and all(verdict.ok for verdict in verdicts) else 1
+
+
+def _verdicts(
+    clients: int, results: Results, probes: list[budgets.PathProbe]
+) -> list[budgets.Verdict]:
+    rate = len(results.answer_s) / results.load_seconds if results.load_seconds else 0.0
+    p50 = {probe.path: _percentile(probe.first_delta_s, 50) * 1000 for probe in probes}
+    return [
+        *budgets.load_verdicts(clients, _percentile(results.ack_s, 99) * 1000, rate),
+        *budgets.path_verdicts(probes, p50),
+    ]
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -340,10 +400,17 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--echo", action="store_true", help="run against bench/echo_server.py (the ceiling)"
     )
     parser.add_argument("--output", type=Path, help="append the results to this Markdown file")
+    parser.add_argument(
+        "--budget",
+        action="store_true",
+        help="also time each path's first delta; exit 1 when over budget (bench/budgets.py)",
+    )
     parser.add_argument("--connect-timeout", type=float, default=15.0, help="seconds per client")
     parser.add_argument("--start-timeout", type=float, default=120.0, help="seconds for startup")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds for the whole load")
     arguments = parser.parse_args(argv)
+    if arguments.budget and arguments.echo:
+        parser.error("--budget measures the gateway, not the echo server")
     if arguments.url and not arguments.url.startswith("ws://127.0.0.1"):
         # Load is only ever put on this machine.
         parser.error("--url must be a ws://127.0.0.1 address")

@@ -139,9 +139,11 @@ def _worker_pids(server: ServerProcess) -> list[int]:
     [(signal.SIGINT, 0), (signal.SIGTERM, 0), (signal.SIGKILL, -signal.SIGKILL)],
 )
 def test_no_worker_outlives_chatbot_serve(tmp_path: Path, signum: int, exit_code: int) -> None:
-    server = ServerProcess(tmp_path / "state", env={"ENGINE_WORKERS": "2"})
+    server = ServerProcess(tmp_path / "state", env={"ENGINE_WORKERS": "2", "ROUTER_MODE": "rules"})
     try:
         server.wait_until_ready(120)
+        # The first worker is up when the URL is printed; the second starts after it.
+        _wait_until(lambda: len(_worker_pids(server)) == 2, 120)
         pids = _worker_pids(server)
         assert len(pids) == 2 and all(_alive(pid) for pid in pids), server.log()
     finally:

@@ -40,7 +40,7 @@ POST_TIMEOUT_SECONDS = 10.0
 
 # Channel messages, as tuples (pickled by multiprocessing.connection):
 #   gateway -> worker: ("invoke", id, event) | ("posted", call, outcome) | ("stop",)
-#   worker -> gateway: ("ready", pid) | ("post", call, connectionId, data)
+#   worker -> gateway: ("started", pid) | ("ready", pid) | ("post", call, connectionId, data)
 #                      | ("delete", connectionId) | ("done", id, ok) | ("stats", {...})
 # A post's outcome: "ok", "gone", or ("too_large", size, limit).
 PostOutcome = str | tuple[str, int, int]
@@ -139,6 +139,8 @@ def run_worker(connection: Connection, settings: Settings, model_for: ModelFacto
     from chatbot.runtime import runtime_from_settings
 
     channel = WorkerChannel(connection)
+    # Before the slow part, so that a gateway stopping meanwhile knows whom to stop.
+    channel.send(("started", os.getpid()))
     # The worker's own runtime: its own SQLite connection (WAL lets the processes share the
     # file) and its own clock; nothing of the gateway's is used after the fork.
     runtime = runtime_from_settings(settings)
@@ -204,8 +206,9 @@ def _leave_the_gateways_signals() -> None:
 
 def _preload_model_library(settings: Settings) -> None:
     """Import the local model's library once, so each worker forks with it imported. Only
-    the import: torch starts no threads until it computes, so forking after it is safe."""
-    if settings.chatbot_env is not Environment.LOCAL:
+    the import: torch starts no threads until it computes, so forking after it is safe.
+    Skipped where a worker's warm-up loads no model (the keyword router)."""
+    if settings.chatbot_env is not Environment.LOCAL or settings.router_mode != "semantic":
         return
     from chatbot.adapters.local.embeddings import LocalModelMissingError, import_model_library
 

@@ -94,10 +94,12 @@ class EngineWorkers:
     @property
     def pids(self) -> list[int]:
         """The ready workers' process ids (for logs and the tests that kill one)."""
-        return [worker.pid for worker in self._workers.values() if worker.ready.done()]
+        return [worker.pid for worker in self._workers.values() if _succeeded(worker.ready)]
 
     async def start(self, sink: FrameSink) -> None:
-        """Fork the zygote and the workers, and wait until every one has its model loaded.
+        """Fork the zygote and the first worker, and wait until it has its model loaded; the
+        others start then, one after another, while the gateway serves (models loading side
+        by side on a small machine would each take as long as all of them one by one).
         Call before the gateway opens a socket: the zygote must inherit none."""
         self._loop = asyncio.get_running_loop()
         self._sink = sink
@@ -108,13 +110,28 @@ class EngineWorkers:
             run_then_exit(lambda: run_zygote(theirs, self._settings, self._model_for))
         theirs.close()
         self._zygote, self._zygote_pid = ours, pid
-        workers = [self._fork_worker(index) for index in range(self.count)]
         try:
             async with asyncio.timeout(self._ready_timeout):
-                await asyncio.gather(*(worker.ready for worker in workers))
+                await self._fork_worker(0).ready
         except BaseException:
             await self.stop()
             raise
+        if self.count > 1:
+            self._start_later(self._start_the_others())
+
+    async def _start_the_others(self) -> None:
+        for index in range(1, self.count):
+            worker = self._fork_worker(index)
+            try:
+                await worker.ready
+            except RuntimeError:
+                logger.error("engine worker failed to start", extra={"worker": index})
+                return
+
+    def _start_later(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._respawns.add(task)
+        task.add_done_callback(self._respawns.discard)
 
     def invoke(self, request: EngineRequest) -> None:
         """The async invoke: returns at once; any thread."""
@@ -157,7 +174,7 @@ class EngineWorkers:
         return worker
 
     def _dispatch(self, request: EngineRequest) -> None:
-        ready = [worker for worker in self._workers.values() if worker.ready.done()]
+        ready = [worker for worker in self._workers.values() if _succeeded(worker.ready)]
         ready = [worker for worker in ready if not worker.lost.is_set()]
         if not ready:
             self._backlog.append(request)
@@ -181,6 +198,8 @@ class EngineWorkers:
             entry = worker.inflight.pop(message[1], None)
             if entry is not None:
                 self._sink.log_engine_run(entry[0], bool(message[2]), entry[1])
+        elif kind == "started":
+            worker.pid = int(message[1])
         elif kind == "ready":
             worker.pid = int(message[1])
             if not worker.ready.done():
@@ -210,7 +229,14 @@ class EngineWorkers:
         for request, _started in worker.inflight.values():
             self._sink.answer_lost(request)
         worker.inflight.clear()
-        self._fork_worker(worker.index)
+        self._start_later(self._replace(worker.index))
+
+    async def _replace(self, index: int) -> None:
+        try:
+            await self._fork_worker(index).ready
+        except RuntimeError:
+            # Not again: a worker that cannot start (a missing model) would only fail again.
+            logger.error("engine worker not replaced: it failed to start", extra={"worker": index})
 
     def _send(self, worker: _Worker, message: tuple[Any, ...]) -> bool:
         try:
@@ -231,6 +257,10 @@ class EngineWorkers:
                 break
             _call_soon(loop, self._on_message, worker, message)
         _call_soon(loop, self._on_lost, worker)
+
+
+def _succeeded(future: asyncio.Future[int]) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
