@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -68,6 +69,34 @@ def test_no_batch_is_larger_than_the_cap_and_the_last_one_ends_with_the_window()
         f"q{number}" for number in range(7)
     )
     assert results == {number: [float(number)] for number in range(7)}
+
+
+def test_callers_arriving_while_the_model_is_busy_all_join_the_next_batch() -> None:
+    model = FakeModel()
+    busy, release = threading.Event(), threading.Event()
+
+    def slow_first_batch(texts: list[str]) -> list[list[float]]:
+        if not model.batches:
+            busy.set()
+            assert release.wait(NEVER)
+        return model(texts)
+
+    batcher = QueryBatcher(slow_first_batch, window_seconds=0.001, max_batch=32)
+    first = threading.Thread(target=batcher.embed, args=("q0",))
+    first.start()
+    assert busy.wait(NEVER)
+    later = [threading.Thread(target=batcher.embed, args=(f"q{n}",)) for n in range(1, 6)]
+    for thread in later:
+        thread.start()
+    # All five wait for the model, past the window, instead of forming batches of their own.
+    for _ in range(int(NEVER * 1000)):
+        if batcher.waiting == 5:
+            break
+        time.sleep(0.001)
+    release.set()
+    for thread in [first, *later]:
+        thread.join(NEVER)
+    assert [len(batch) for batch in model.batches] == [1, 5]
 
 
 def test_a_lone_query_is_embedded_once_the_window_has_passed() -> None:

@@ -37,6 +37,9 @@ logger = Logger(service="chatbot", child=True)
 
 # How long a worker waits for the gateway to take a frame (the gateway's own post timeout).
 POST_TIMEOUT_SECONDS = 10.0
+# Workers yield the CPU to the gateway when both want it: an ack is a few milliseconds of
+# work that should not queue behind an answer's (in AWS they are different functions).
+WORKER_NICENESS = 5
 
 # Channel messages, as tuples (pickled by multiprocessing.connection):
 #   gateway -> worker: ("invoke", id, event) | ("posted", call, outcome) | ("stop",)
@@ -133,6 +136,8 @@ def run_zygote(channel: socket.socket, settings: Settings, model_for: ModelFacto
 
 def run_worker(connection: Connection, settings: Settings, model_for: ModelFactory | None) -> None:
     """Build the engine, say ready, then answer what the gateway sends until it says stop."""
+    os.nice(WORKER_NICENESS)
+    settings = _with_torch_threads(settings)
     # Imported here: the zygote needs neither the engine's wiring nor its handler loaded.
     from chatbot.engine.factory import build_engine
     from chatbot.handlers import engine as engine_handler
@@ -175,6 +180,22 @@ def run_worker(connection: Connection, settings: Settings, model_for: ModelFacto
         elif kind == "stop":
             _log_query_batches(settings)
             return
+
+
+def _with_torch_threads(settings: Settings) -> Settings:
+    """Unset EMBEDDING_THREADS means torch's default, a thread per core, in every worker: on
+    a small machine the workers' threads would then fight over the cores. A worker takes
+    its share of them instead."""
+    if settings.embedding_threads is not None:
+        return settings
+    share = max(1, _cores() // max(settings.engine_worker_count, 1))
+    return settings.model_copy(update={"embedding_threads": share})
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _log_query_batches(settings: Settings) -> None:

@@ -36,6 +36,8 @@ logger = Logger(service="chatbot", child=True)
 # Loading torch and the model in every worker at once, on a busy machine, takes a while.
 READY_TIMEOUT_SECONDS = 180.0
 STOP_TIMEOUT_SECONDS = 5.0
+# Logged once every worker has its model loaded (what bench/gateway.py waits for).
+ALL_READY = "all engine workers ready"
 
 
 class FrameSink(Protocol):
@@ -118,6 +120,8 @@ class EngineWorkers:
             raise
         if self.count > 1:
             self._start_later(self._start_the_others())
+        else:
+            logger.info(ALL_READY, extra={"workers": self.count})
 
     async def _start_the_others(self) -> None:
         for index in range(1, self.count):
@@ -127,6 +131,7 @@ class EngineWorkers:
             except RuntimeError:
                 logger.error("engine worker failed to start", extra={"worker": index})
                 return
+        logger.info(ALL_READY, extra={"workers": self.count})
 
     def _start_later(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)

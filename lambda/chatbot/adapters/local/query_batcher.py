@@ -2,9 +2,10 @@
 
 Fifty questions at once would otherwise cost fifty forward passes of the local model, each
 taking its turn on the model's lock. Here the first caller of a batch waits up to ``window``
-seconds (or until ``max_batch`` texts are in) for others, then embeds them all in one call;
-each caller gets its own vector, or the batch's error. No clock is read: the wait is the
-condition variable's timeout.
+seconds (or until ``max_batch`` texts are in) for others, and then for the model to finish
+the batch before (callers keep joining meanwhile, so batches grow with the load), and
+embeds them all in one call; each caller gets its own vector, or the batch's error. No
+clock is read: the wait is the condition variable's timeout.
 """
 
 from __future__ import annotations
@@ -62,6 +63,14 @@ class QueryBatcher:
         # Whether a caller is gathering the next batch (the others only wait for it).
         self._gathering = False
         self._sizes: Counter[int] = Counter()
+        # One batch at a time on the model; the next one gathers while this one runs.
+        self._model_turn = threading.Lock()
+
+    @property
+    def waiting(self) -> int:
+        """Callers whose text is not yet in a batch being embedded."""
+        with self._ready:
+            return len(self._pending)
 
     @property
     def stats(self) -> BatchStats:
@@ -96,14 +105,16 @@ class QueryBatcher:
         while True:
             with self._ready:
                 self._ready.wait_for(lambda: len(self._pending) >= self._max, self._window)
-                batch = self._pending[: self._max]
-                del self._pending[: self._max]
-                # Callers past the cap came in while this batch gathered: lead theirs too.
-                more = bool(self._pending)
-                if not more:
-                    self._gathering = False
-                self._sizes[len(batch)] += 1
-            self._run(batch)
+            with self._model_turn:
+                with self._ready:
+                    batch = self._pending[: self._max]
+                    del self._pending[: self._max]
+                    # Callers past the cap came in while this batch gathered: lead theirs too.
+                    more = bool(self._pending)
+                    if not more:
+                        self._gathering = False
+                    self._sizes[len(batch)] += 1
+                self._run(batch)
             if not more:
                 return
 
