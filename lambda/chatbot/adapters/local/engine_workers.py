@@ -239,6 +239,8 @@ class EngineWorkers:
     async def _replace(self, index: int) -> None:
         try:
             await self._fork_worker(index).ready
+        except OSError:
+            logger.error("engine worker not replaced: the zygote is gone", extra={"worker": index})
         except RuntimeError:
             # Not again: a worker that cannot start (a missing model) would only fail again.
             logger.error("engine worker not replaced: it failed to start", extra={"worker": index})
