@@ -82,8 +82,10 @@ deploy: $(VENV)/.dev-installed node_modules/.installed
 destroy: $(VENV)/.dev-installed node_modules/.installed
 	$(CDK) destroy $(CDK_APP) -c stage=$(STAGE) --no-notices --force
 
+# The speed budgets (bench/README.md): each check exits non-zero when over budget. Not in CI:
+# the figures depend on the machine. One budget check per line.
 bench: $(VENV)/.dev-installed
-	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/gateway.py --budget --clients 200 --messages 20
 
 clean:
 	rm -rf $(VENV) .chatbot .mypy_cache .pytest_cache .ruff_cache cdk.out node_modules

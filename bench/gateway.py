@@ -1,4 +1,8 @@
-"""Load test: N concurrent WebSocket clients, M messages each, against the local gateway."""
+"""Load test: N concurrent WebSocket clients, M messages each, against the local gateway.
+
+With ``--budget`` it also times each path's first delta from one client, and exits non-zero
+when a figure is over the budgets in ``budgets.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,8 @@ import json
 import math
 import os
 import platform
-import re
 import signal
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -20,106 +22,28 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import budgets
+from gateway_target import Target
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, WebSocketException
 from websockets.version import version as websockets_version
 
 from chatbot.analytics_report import percentile
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-READY_LINE = re.compile(r"http://127\.0\.0\.1:(\d+)/")
-# The embedded defaults are what is measured, whatever the developer's shell says.
-LEAKY_SETTINGS = ("CHATBOT_ENV", "CHATBOT_MODEL", "RATE_LIMIT_PER_MINUTE")
-# The gateway's tail of output is kept to explain a failed start.
-OUTPUT_TAIL_BYTES = 16 * 1024
-
 
 @dataclass
 class Results:
     connect_s: list[float] = field(default_factory=list)
     ack_s: list[float] = field(default_factory=list)
+    # Acks of the clients' first messages (all sent at once at the start line), and the rest.
+    ack_first_s: list[float] = field(default_factory=list)
+    ack_later_s: list[float] = field(default_factory=list)
+    first_delta_s: list[float] = field(default_factory=list)
+    # The path of each answer (the final message's queryType).
+    paths: Counter[str] = field(default_factory=Counter)
     answer_s: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     load_seconds: float = 0.0
-
-
-# --- the target server ----------------------------------------------------------------
-
-
-class Target:
-    """A server in a child process, started on a free port and stopped when the run ends."""
-
-    def __init__(self, echo: bool) -> None:
-        self.echo = echo
-        self.name = "echo server" if echo else "gateway"
-        self.process: asyncio.subprocess.Process | None = None
-        self.tail = bytearray()
-        self._state_dir = tempfile.TemporaryDirectory(prefix="chatbot-bench-")
-        self._drain_task: asyncio.Task[None] | None = None
-
-    async def start(self, within_seconds: float, lifetime: float) -> str:
-        if self.echo:
-            command = [sys.executable, str(REPO_ROOT / "bench" / "echo_server.py")]
-            command += ["--port", "0", "--lifetime", str(lifetime)]
-        else:
-            command = [sys.executable, "-m", "chatbot.cli", "serve", "--host", "127.0.0.1"]
-            command += ["--port", "0"]
-        # A fresh state dir: no sessions or history from earlier runs skew the figures.
-        env = {name: value for name, value in os.environ.items() if name not in LEAKY_SETTINGS}
-        env["CHATBOT_STATE_DIR"] = self._state_dir.name
-        self.process = await asyncio.create_subprocess_exec(
-            *command,
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        try:
-            port = await asyncio.wait_for(self._wait_for_url(), within_seconds)
-        except TimeoutError:
-            raise SystemExit(
-                f"{self.name} did not start within {within_seconds} s:\n{self.output()}"
-            ) from None
-        # The gateway logs every request; unread, its pipe would fill and stall it.
-        self._drain_task = asyncio.create_task(self._drain())
-        return f"ws://127.0.0.1:{port}/"
-
-    async def _wait_for_url(self) -> int:
-        assert self.process is not None
-        assert self.process.stdout is not None
-        while line := await self.process.stdout.readline():
-            self._keep(line)
-            if match := READY_LINE.search(line.decode(errors="replace")):
-                return int(match.group(1))
-        raise SystemExit(f"{self.name} exited ({await self.process.wait()}):\n{self.output()}")
-
-    async def _drain(self) -> None:
-        assert self.process is not None
-        assert self.process.stdout is not None
-        while chunk := await self.process.stdout.read(65536):
-            self._keep(chunk)
-
-    def _keep(self, data: bytes) -> None:
-        self.tail += data
-        del self.tail[:-OUTPUT_TAIL_BYTES]
-
-    def output(self) -> str:
-        return self.tail.decode(errors="replace")
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            try:
-                await asyncio.wait_for(self.process.wait(), 15)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-        if self._drain_task is not None:
-            self._drain_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._drain_task
-        self._state_dir.cleanup()
 
 
 # --- one client -------------------------------------------------------------------------
@@ -150,10 +74,16 @@ async def _converse(
             kind = reply.get("type")
             if kind == "ack":
                 results.ack_s.append(time.perf_counter() - sent)
+                (results.ack_later_s if number else results.ack_first_s).append(
+                    time.perf_counter() - sent
+                )
             elif kind == "delta":
+                if not deltas:
+                    results.first_delta_s.append(time.perf_counter() - sent)
                 deltas.append(str(reply.get("content", "")))
             elif kind == "message":
                 results.answer_s.append(time.perf_counter() - sent)
+                results.paths[str(reply.get("queryType"))] += 1
                 # Deltas arrive in index order over one socket; their sum must be the answer.
                 if deltas and "".join(deltas) != reply.get("content"):
                     results.errors["deltas != message"] += 1
@@ -288,7 +218,9 @@ def machine() -> str:
     )
 
 
-def append_report(path: Path, target: str, clients: int, messages: int, row: str) -> None:
+def append_report(
+    path: Path, target: str, clients: int, messages: int, row: str, notes: list[str]
+) -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     with path.open("a", encoding="utf-8") as report:
         report.write(
@@ -296,6 +228,8 @@ def append_report(path: Path, target: str, clients: int, messages: int, row: str
             f"Machine: {machine()}. Command: `{' '.join(sys.argv)}`\n\n"
             f"{TABLE_HEADER}\n{row}\n"
         )
+        report.writelines(f"\n- {note}" for note in notes)
+        report.write("\n" if notes else "")
 
 
 # --- the command ------------------------------------------------------------------------
@@ -306,6 +240,9 @@ async def main(arguments: argparse.Namespace) -> int:
     assert main_task is not None
     # SIGTERM (a CI timeout, kill) unwinds like Ctrl-C, so the server child is stopped too.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    probes: list[budgets.PathProbe] = []
+    if arguments.budget:
+        probes = await _probe_paths(arguments)
     target = Target(echo=arguments.echo) if arguments.url is None else None
     name = arguments.url or (target.name if target else "")
     try:
@@ -320,12 +257,60 @@ async def main(arguments: argparse.Namespace) -> int:
         if target is not None:
             await target.stop()
     row = table_row(name, arguments.clients, arguments.messages, results)
+    notes = _notes(results, target)
+    verdicts = _verdicts(arguments.clients, results, probes) if arguments.budget else []
+    notes += [verdict.line() for verdict in verdicts]
     print(TABLE_HEADER)
     print(row)
+    for note in notes:
+        print(note)
     if arguments.output:
-        append_report(arguments.output, name, arguments.clients, arguments.messages, row)
+        append_report(arguments.output, name, arguments.clients, arguments.messages, row, notes)
     expected = arguments.clients * arguments.messages
-    return 0 if len(results.answer_s) == expected and not results.errors else 1
+    complete = len(results.answer_s) == expected and not results.errors
+    return 0 if complete and all(verdict.ok for verdict in verdicts) else 1
+
+
+def _p50_p99(values: list[float]) -> str:
+    return f"{_ms(_percentile(values, 50))}/{_ms(_percentile(values, 99))}"
+
+
+def _notes(results: Results, target: Target | None) -> list[str]:
+    """What the table does not show: the opening burst's acks apart, paths, query batches."""
+    notes = [
+        f"ack p50/p99 ms of the first messages (every client at once): "
+        f"{_p50_p99(results.ack_first_s)}; of the later ones: {_p50_p99(results.ack_later_s)}"
+    ]
+    if target is not None and not target.echo:
+        paths = ", ".join(f"{path} {count}" for path, count in sorted(results.paths.items()))
+        notes.append(
+            f"first delta p50/p99 ms under load: {_p50_p99(results.first_delta_s)}; "
+            f"answers by path: {paths or '-'}"
+        )
+        notes.append(budgets.describe_batches(budgets.query_batch_lines(target.output())))
+    return notes
+
+
+async def _probe_paths(arguments: argparse.Namespace) -> list[budgets.PathProbe]:
+    """Each path's first delta from one client, on a gateway of its own with documents to
+    search (the load runs on an empty state dir, as every recorded run before it did)."""
+    target = Target(echo=False, ingest=budgets.BUDGET_DOCUMENTS)
+    try:
+        url = await target.start(arguments.start_timeout, lifetime=arguments.timeout + 60)
+        return await budgets.probe_paths(url, arguments.connect_timeout)
+    finally:
+        await target.stop()
+
+
+def _verdicts(
+    clients: int, results: Results, probes: list[budgets.PathProbe]
+) -> list[budgets.Verdict]:
+    rate = len(results.answer_s) / results.load_seconds if results.load_seconds else 0.0
+    p50 = {probe.path: _percentile(probe.first_delta_s, 50) * 1000 for probe in probes}
+    return [
+        *budgets.load_verdicts(clients, _percentile(results.ack_s, 99) * 1000, rate),
+        *budgets.path_verdicts(probes, p50),
+    ]
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -340,10 +325,17 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--echo", action="store_true", help="run against bench/echo_server.py (the ceiling)"
     )
     parser.add_argument("--output", type=Path, help="append the results to this Markdown file")
+    parser.add_argument(
+        "--budget",
+        action="store_true",
+        help="also time each path's first delta; exit 1 when over budget (bench/budgets.py)",
+    )
     parser.add_argument("--connect-timeout", type=float, default=15.0, help="seconds per client")
     parser.add_argument("--start-timeout", type=float, default=120.0, help="seconds for startup")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds for the whole load")
     arguments = parser.parse_args(argv)
+    if arguments.budget and arguments.echo:
+        parser.error("--budget measures the gateway, not the echo server")
     if arguments.url and not arguments.url.startswith("ws://127.0.0.1"):
         # Load is only ever put on this machine.
         parser.error("--url must be a ws://127.0.0.1 address")

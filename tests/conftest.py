@@ -88,6 +88,9 @@ def settings(
         # otherwise stop the tests that open 50 sessions.
         SESSIONS_PER_IP_PER_MINUTE=1000,
         MESSAGES_PER_IP_PER_MINUTE=1000,
+        # The engine in the test's own process, where its scripted models and patches are;
+        # tests/e2e/test_engine_workers.py runs it in worker processes.
+        ENGINE_WORKERS=0,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -47,6 +48,15 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(32, ge=1, alias="EMBEDDING_BATCH_SIZE")
     # torch threads for the local model; unset leaves torch's default (one per core).
     embedding_threads: int | None = Field(None, ge=1, alias="EMBEDDING_THREADS")
+    # How long the local model's query embedder waits for more queries to embed in one
+    # forward pass (milliseconds; 0 embeds each query alone). At most EMBEDDING_BATCH_SIZE.
+    embedding_batch_window_ms: float = Field(5.0, ge=0, le=1000, alias="EMBEDDING_BATCH_WINDOW_MS")
+    # Processes the local gateway runs the engine in, each with its own model, as Lambda runs
+    # the engine function beside the websocket one; unset: one per core; 0: in the gateway's
+    # own process (tests, tiny machines).
+    engine_workers: int | None = Field(None, ge=0, le=64, alias="ENGINE_WORKERS")
+    # Questions one engine worker answers at once (threads; their query embeddings batch).
+    engine_worker_threads: int = Field(16, ge=1, le=256, alias="ENGINE_WORKER_THREADS")
     # Titan requests in flight at once (Titan v2 embeds one text per request).
     embedding_concurrency: int = Field(8, ge=1, alias="EMBEDDING_CONCURRENCY")
     # Which language model answers: "offline" (deterministic, no network, the default),
@@ -178,6 +188,15 @@ class Settings(BaseSettings):
         if self.answer_lease_renew_seconds >= self.answer_lease_seconds:
             raise ValueError("ANSWER_LEASE_RENEW_SECONDS must be less than ANSWER_LEASE_SECONDS")
         return self
+
+    @property
+    def engine_worker_count(self) -> int:
+        """ENGINE_WORKERS, or one per core this process may use when it is unset."""
+        if self.engine_workers is not None:
+            return self.engine_workers
+        if hasattr(os, "sched_getaffinity"):
+            return max(len(os.sched_getaffinity(0)), 1)
+        return max(os.cpu_count() or 1, 1)
 
     @property
     def sqlite_path(self) -> Path:

@@ -87,6 +87,7 @@ def embeddings_from_settings(settings: Settings) -> Embeddings:
         settings.embedding_concurrency,
         settings.embedding_batch_size,
         settings.embedding_threads,
+        settings.embedding_batch_window_ms,
     )
     with _sharing:
         if key not in _shared:
@@ -109,5 +110,7 @@ def _build(settings: Settings) -> Embeddings:
     from chatbot.adapters.local.embeddings import LocalEmbeddings
 
     return LocalEmbeddings(
-        batch_size=settings.embedding_batch_size, threads=settings.embedding_threads
+        batch_size=settings.embedding_batch_size,
+        threads=settings.embedding_threads,
+        query_window_seconds=settings.embedding_batch_window_ms / 1000,
     )

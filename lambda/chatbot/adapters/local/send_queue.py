@@ -80,9 +80,9 @@ class SendQueues:
         )
         client.connection.transport.abort()
 
-    async def enqueue(self, connection_id: str, client: Client, data: str, size: int) -> bool:
+    def offer(self, connection_id: str, client: Client, data: str, size: int) -> bool:
         """Queue ``data`` (``size`` UTF-8 bytes) for the writer; False if the client is gone
-        or was dropped now for a full queue. Never awaits the socket."""
+        or was dropped now for a full queue. On the event loop; never waits."""
         if client.dropped or client.connection.state is not State.OPEN:
             return False
         if client.queued_bytes + size > self.queue_bytes:
