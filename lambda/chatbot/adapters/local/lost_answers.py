@@ -14,8 +14,8 @@ from aws_lambda_powertools import Logger
 from chatbot.engine.delivery import FinalFrameDelivery
 from chatbot.errors import InternalError
 from chatbot.ports import ConnectionSender, EngineRequest
-from chatbot.protocol import ErrorFrame
 from chatbot.runtime import Runtime
+from chatbot.server_frames import ErrorFrame
 
 logger = Logger(service="chatbot", child=True)
 
