@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from chatbot.records import Citation, DocumentChunk
 
@@ -51,8 +51,9 @@ def grounded_prompt(question: str, chunks: Sequence[DocumentChunk]) -> str:
         f"{SOURCES_HEADING}\n\n"
         + "\n\n".join(blocks)
         + f"\n\n{QUESTION_HEADING} {question.strip()}\n\n"
-        "Answer from the sources above only, citing them as [n]. If they do not contain the "
-        "answer, say so."
+        "Answer from the sources above only. Cite each source you use as [n] right after "
+        "what it supports, one number per bracket ([1][3], not [1, 3]). If they do not "
+        "contain the answer, say so."
     )
 
 
@@ -72,9 +73,13 @@ def parse_grounded_prompt(prompt: str) -> tuple[str, list[tuple[int, str, str]]]
     return question, sources
 
 
-def citations(chunks: Sequence[DocumentChunk]) -> list[Citation]:
+def citations(
+    chunks: Sequence[DocumentChunk], cited: Collection[int] | None = None
+) -> list[Citation]:
     """The citations of an answer: ``id`` is the number the prompt gave the chunk, so ``[n]``
-    in the answer refers to the citation whose ``id`` is ``n`` (the protocol's promise)."""
+    in the answer refers to the citation whose ``id`` is ``n`` (the protocol's promise).
+    With ``cited``, only the chunks of those numbers (chatbot.engine.grounding), in rank order:
+    the numbers keep their gaps rather than be renumbered, as the text already streamed."""
     return [
         Citation(
             id=str(number),
@@ -83,12 +88,19 @@ def citations(chunks: Sequence[DocumentChunk]) -> list[Citation]:
             excerpt=_excerpt(chunk.content),
         )
         for number, chunk in enumerate(chunks, 1)
+        if cited is None or number in cited
     ]
 
 
-def sources_of(chunks: Sequence[DocumentChunk]) -> list[str]:
-    """Distinct sources in the order the chunks rank."""
-    return list(dict.fromkeys(chunk.source for chunk in chunks))
+def sources_of(chunks: Sequence[DocumentChunk], cited: Collection[int] | None = None) -> list[str]:
+    """Distinct sources in the order the chunks rank (with ``cited``, of those chunks only)."""
+    return list(
+        dict.fromkeys(
+            chunk.source
+            for number, chunk in enumerate(chunks, 1)
+            if cited is None or number in cited
+        )
+    )
 
 
 def _excerpt(text: str) -> str:
