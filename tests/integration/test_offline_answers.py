@@ -41,9 +41,12 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def assert_reads_well(content: str, excerpts: dict[int, str], listed: list[int]) -> list[str]:
+def assert_reads_well(
+    content: str, excerpts: dict[int, str], listed: list[int]
+) -> list[tuple[int, str]]:
     """Checks ``content`` (an offline documents answer) against the chunks it was given
-    (``excerpts``: number -> content) and the citation ids listed with it; its sentences."""
+    (``excerpts``: number -> content) and the citation ids listed with it; its sentences,
+    each with its number."""
     lead = LEAD if content.startswith(f"{LEAD} ") else CLOSEST
     assert content.startswith(f"{lead} "), content
     assert not any(line.lstrip().startswith("#") for line in content.splitlines()), content
@@ -60,7 +63,7 @@ def assert_reads_well(content: str, excerpts: dict[int, str], listed: list[int])
         assert sentence.count("`") % 2 == 0 and sentence.count("[") == sentence.count("]")
         # Quoted word for word from the chunk its number names.
         assert flat(sentence) in flat(excerpts[number]), (number, sentence)
-        sentences.append(sentence)
+        sentences.append((number, sentence))
     assert sentences
     # Every [n] names a listed citation, and every listed citation is cited.
     assert sorted(cited_numbers(content)) == sorted(listed), (content, listed)
@@ -123,7 +126,14 @@ async def test_an_offline_answer_from_the_repos_docs_is_whole_cited_sentences(
     assert final["queryType"] == "rag" and len(search.found) > 1
     excerpts = {n: chunk.content for n, chunk in enumerate(search.found, 1)}
     listed = [int(citation["id"]) for citation in final["citations"]]
-    assert_reads_well(final["content"], excerpts, listed)
+    sentences = assert_reads_well(final["content"], excerpts, listed)
+    # Each citation's excerpt shows the first sentence quoted from its chunk.
+    for citation in final["citations"]:
+        first = next(s for n, s in sentences if n == int(citation["id"]))
+        assert citation["excerpt"].lstrip("…").startswith(flat(first)[:200].rstrip("…")), (
+            citation,
+            first,
+        )
     assert expected in final["content"]
     # The sources are those of the cited chunks, and only those.
     assert final["sources"] == list(dict.fromkeys(search.found[n - 1].source for n in listed))

@@ -12,7 +12,7 @@ from chatbot.conversations import ConversationStore
 from chatbot.engine.engine import AnswerPolicy, ChatbotEngine
 from chatbot.engine.extractive import extractive_answer
 from chatbot.engine.offline_model import OfflineModel
-from chatbot.engine.rag import NOTHING_FOUND, grounded_prompt, parse_grounded_prompt
+from chatbot.engine.rag import NOTHING_FOUND, citations, grounded_prompt, parse_grounded_prompt
 from chatbot.ports import EngineRequest
 from chatbot.records import DocumentChunk, QueryType
 from tests.conftest import FakeClock, ScriptedModel
@@ -173,3 +173,22 @@ async def test_a_follow_up_stays_on_the_documents_and_a_new_subject_does_not(
     assert search.queries[1:] == ([(searched, 4)] if searched else [])
     if searched:
         assert "Contact support to start a refund [1]." in answer.content
+
+
+def test_a_citations_excerpt_starts_at_the_sentence_the_answer_quotes_from_it() -> None:
+    long_chunk = DocumentChunk(
+        id="c9",
+        source="docs/refunds.md",
+        score=0.5,
+        content="## Refunds\n\n" + "Orders are packed by hand. " * 12 + "Refunds take 14 days.",
+    )
+    answer = "From the documents: Refunds take 14 days [1]."
+    [cited] = citations([long_chunk], [1], answer)
+    assert cited.excerpt == "…Refunds take 14 days."
+    # A paraphrase (a real model's) quotes nothing word for word: the chunk's start, cut
+    # between words.
+    [paraphrased] = citations([long_chunk], [1], "Two weeks [1].")
+    assert paraphrased.excerpt.startswith("## Refunds Orders are packed by hand.")
+    assert paraphrased.excerpt.endswith("…") and len(paraphrased.excerpt) <= 280
+    flat = " ".join(long_chunk.content.split())
+    assert flat.startswith(paraphrased.excerpt[:-1] + " ")

@@ -293,7 +293,7 @@ class ChatbotEngine:
                 sources=sources_of(chunks, grounding.cited),
                 toolsUsed=tool_usage.tools_used,
                 tools=tool_usage.runs or None,
-                citations=citations(chunks, grounding.cited) or None,
+                citations=citations(chunks, grounding.cited, content) or None,
                 usage=usage,
                 responseTime=latency_ms,
                 stopped=True if cancel.stopped else None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
+from chatbot.engine.extractive import cite
+from chatbot.engine.sentences import prose_sentences
 from chatbot.records import Citation, DocumentChunk
 
 # The grounded prompt's fixed markers; the offline model reads its sources back through them.
@@ -74,18 +76,20 @@ def parse_grounded_prompt(prompt: str) -> tuple[str, list[tuple[int, str, str]]]
 
 
 def citations(
-    chunks: Sequence[DocumentChunk], cited: Collection[int] | None = None
+    chunks: Sequence[DocumentChunk], cited: Collection[int] | None = None, answer: str = ""
 ) -> list[Citation]:
     """The citations of an answer: ``id`` is the number the prompt gave the chunk, so ``[n]``
     in the answer refers to the citation whose ``id`` is ``n`` (the protocol's promise).
     With ``cited``, only the chunks of those numbers (chatbot.engine.grounding), in rank order:
-    the numbers keep their gaps rather than be renumbered, as the text already streamed."""
+    the numbers keep their gaps rather than be renumbered, as the text already streamed.
+    An excerpt starts at the first sentence ``answer`` quotes from its chunk, if it quotes one
+    word for word (the offline model does), so that the cited words are the ones shown."""
     return [
         Citation(
             id=str(number),
             source=chunk.source,
             score=round(chunk.score, 4),
-            excerpt=_excerpt(chunk.content),
+            excerpt=_excerpt(chunk.content, _first_quoted(chunk.content, number, answer)),
         )
         for number, chunk in enumerate(chunks, 1)
         if cited is None or number in cited
@@ -103,6 +107,19 @@ def sources_of(chunks: Sequence[DocumentChunk], cited: Collection[int] | None = 
     )
 
 
-def _excerpt(text: str) -> str:
+def _first_quoted(text: str, number: int, answer: str) -> str | None:
+    if f"[{number}]" not in answer:
+        return None
+    return next((s for s in prose_sentences(text) if cite(s, number) in answer), None)
+
+
+def _excerpt(text: str, start_at: str | None = None) -> str:
+    """``text`` on one line, from ``start_at`` if given, cut between words to fit."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"
+    lead = ""
+    if start_at is not None and (start := flat.find(" ".join(start_at.split()))) > 0:
+        flat, lead = flat[start:], "…"
+    if len(lead) + len(flat) <= EXCERPT_CHARS:
+        return lead + flat
+    cut = flat[: EXCERPT_CHARS - len(lead) - 1]
+    return lead + (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "…"
