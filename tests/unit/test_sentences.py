@@ -108,3 +108,20 @@ def test_with_no_shared_word_the_closest_whole_sentence_is_quoted() -> None:
         "Unicorns?", [(1, "a.md", "## Heading only\n\nThe store keeps every event for a year.")]
     )
     assert answer == "The closest passage I found says: The store keeps every event for a year [1]."
+
+
+def test_an_interactive_session_is_code_not_prose() -> None:
+    text = (
+        "Rows are tuples by default.\n\n"
+        ">>> row = cur.fetchone()\n>>> row[0]\n'Earth'\nThe output line is code too."
+    )
+    assert prose_sentences(text) == ["Rows are tuples by default."]
+
+
+def test_a_sentence_with_a_bracketed_number_of_its_own_is_not_quoted() -> None:
+    # "a_tuple[0]" in plain text would read as a citation [0].
+    answer = extractive_answer(
+        "How do tuples work?",
+        [(1, "a.md", "Tuples work like a_tuple[0] here. Tuples work as records do.")],
+    )
+    assert answer == "From the documents: Tuples work as records do [1]."

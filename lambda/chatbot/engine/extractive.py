@@ -11,6 +11,8 @@ from chatbot.engine.sentences import prose_sentences
 ANSWER_SENTENCES = 3
 # A sentence scoring under this share of the best one is left out rather than padding.
 KEEP_SHARE = 0.5
+# A sentence longer than this is a run-on that would swamp the answer: not quoted.
+MAX_SENTENCE_CHARS = 500
 LEAD = "From the documents:"
 CLOSEST = "The closest passage I found says:"
 
@@ -44,9 +46,10 @@ def extractive_answer(
     for rank, (number, _, text) in enumerate(sources):
         for position, sentence in enumerate(prose_sentences(text)):
             key = " ".join(sentence.lower().split())
-            if key in seen or cited_numbers(sentence):
+            if key in seen or cited_numbers(sentence) or len(sentence) > MAX_SENTENCE_CHARS:
                 # The same sentence in an overlapping chunk: cited once, the best. One with
                 # a "[2]" of its own (an index in unquoted code) would read as a citation.
+                # (A run-on is left out, but the closest passage may still be one.)
                 continue
             seen.add(key)
             terms = _terms(sentence)
@@ -92,8 +95,30 @@ def _terms(text: str, skip: frozenset[str] = frozenset()) -> set[str]:
     return {_stem(word) for word in _WORD.findall(text.lower()) if word not in skip}
 
 
+# Past forms documentation uses often, to their stem: "kept" meets "keeps".
+_IRREGULAR = {
+    "kept": "keep",
+    "held": "hold",
+    "sent": "send",
+    "made": "make",
+    "found": "find",
+    "given": "give",
+    "gave": "give",
+    "taken": "take",
+    "took": "take",
+    "written": "write",
+    "wrote": "write",
+    "ran": "run",
+    "built": "build",
+    "paid": "pay",
+    "lost": "lose",
+}
+
+
 def _stem(word: str) -> str:
     """A rough English stem, so that "expires" meets "expire" and "events" meets "event"."""
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
     for suffix, replacement, shortest in (
         ("ies", "y", 5),
         ("ing", "", 6),
