@@ -3,7 +3,9 @@
 Every model's answer is checked (the offline model's and Claude's alike), after it is
 complete. The answer's citations and sources are then only the ones it cites, each keeping
 its number (``[n]`` refers to the citation whose ``id`` is ``n``, PROTOCOL.md), so the list
-under an answer holds nothing the answer does not point to.
+under an answer holds nothing the answer does not point to. That holds for Claude too: a
+source it was given but did not cite would read, listed, as support the answer never
+claimed; how many were given stays on the analytics event (``sourcesGiven``).
 
 A ``[n]`` that names no source given is flagged, not stripped: the text has already streamed
 to the client as deltas, whose concatenation the protocol promises is the final content, and
