@@ -159,11 +159,18 @@
   // --- citations -----------------------------------------------------------------------
 
   // [n] refers to the citation whose id is n, else (ids are chunk ids) to the n-th one.
+  // Numbered ids may skip (only what the answer cites is listed): no fallback then.
   function citationFor(citations, n) {
     for (var i = 0; i < citations.length; i++) {
       if (String(citations[i].id) === String(n)) return i;
     }
+    if (citations.some(function (c) { return /^\d+$/.test(String(c.id)); })) return -1;
     return n >= 1 && n <= citations.length ? n - 1 : -1;
+  }
+
+  // The number a source is listed under: its id where that is the [n] cited, else its place.
+  function citationNumber(citation, index) {
+    return /^\d+$/.test(String(citation.id)) ? String(citation.id) : String(index + 1);
   }
 
   // A document's name: never a machine path (an absolute path is named by its file name).
@@ -209,7 +216,8 @@
         link.href = "#" + idOf(index);
         link.setAttribute(
           "aria-label",
-          "Source " + (index + 1) + ": " + displayName(citations[index].source)
+          "Source " + citationNumber(citations[index], index) + ": " +
+            displayName(citations[index].source)
         );
         link.addEventListener("click", function (event) {
           event.preventDefault();
@@ -236,7 +244,8 @@
         var details = make("details", "answer-source-details");
         details.id = idOf(index);
         var summary = make("summary", "answer-source-name");
-        summary.appendChild(make("span", "answer-source-number", "[" + (index + 1) + "]"));
+        var number = "[" + citationNumber(citation, index) + "]";
+        summary.appendChild(make("span", "answer-source-number", number));
         summary.appendChild(document.createTextNode(" " + displayName(citation.source)));
         details.appendChild(summary);
         var body = make("div", "answer-source-excerpt");

@@ -241,6 +241,9 @@ def breakdowns(total: DaySummary) -> list[tuple[str, list[str], list[list[str]]]
     if total.routed_by:
         rows = [[name, _count(count)] for name, count in total.routed_by.most_common()]
         tables.append(("Messages by router", ["routed by", "messages"], rows))
+    if total.grounding:
+        rows = [[name, _count(count)] for name, count in total.grounding.most_common()]
+        tables.append(("Documents answers", ["citations", "answers"], rows))
     if total.tools:
         rows = [
             [
@@ -271,6 +274,7 @@ def summary_as_dict(day: DaySummary) -> dict[str, Any]:
         "messages": day.messages,
         "queryTypes": dict(day.query_types),
         "routedBy": dict(day.routed_by),
+        "grounding": dict(day.grounding),
         "toolCalls": {name: tool.calls for name, tool in day.tools.items()},
         "toolFailures": {name: tool.failures for name, tool in day.tools.items()},
         "errors": dict(day.errors),

@@ -115,6 +115,8 @@ class DaySummary:
     messages: int = 0
     query_types: Counter[str] = field(default_factory=Counter)
     routed_by: Counter[str] = field(default_factory=Counter)
+    # Documents answers by what they cite: "cited", "cited nothing", "cited a source not given".
+    grounding: Counter[str] = field(default_factory=Counter)
     tools: dict[str, ToolFigures] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
     feedback: Counter[str] = field(default_factory=Counter)
@@ -156,6 +158,10 @@ class DaySummary:
                 self.query_types[str(details.get("queryType", "unknown"))] += 1
                 if "routedBy" in details:
                     self.routed_by[str(details["routedBy"])] += 1
+                if details.get("citedCount") or details.get("ungrounded") is True:
+                    self.grounding["cited" if details.get("citedCount") else "cited nothing"] += 1
+                if details.get("unknownCitations"):
+                    self.grounding["cited a source not given"] += 1
                 latency = _number(details.get("latencyMs"))
                 if latency is not None:
                     self.latencies_ms.append(latency)

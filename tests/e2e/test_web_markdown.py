@@ -425,3 +425,28 @@ def test_vendor_serves_exactly_the_mapped_files_and_nothing_else(server: ServerP
     ]:
         status, _, _ = _get(server.url + path)
         assert status == 404, path
+
+
+def test_a_source_is_listed_under_the_number_the_answer_cites_it_by(render: RenderPage) -> None:
+    # Only the cited sources are listed, by their [n]: ids 1 and 3, with no 2.
+    el = render.answer(
+        {
+            "type": "message",
+            "content": "Deploy with make [1]. The page is served by CloudFront [3]. Not [2].",
+            "queryType": "rag",
+            "sources": ["deploy.md", "hosting.md"],
+            "toolsUsed": [],
+            "citations": [
+                {"id": "1", "source": "deploy.md", "score": 0.9, "excerpt": "Run make deploy."},
+                {"id": "3", "source": "hosting.md", "score": 0.5, "excerpt": "CloudFront."},
+            ],
+        }
+    )
+    refs = el.locator("a.cite-ref")
+    # [2] names no listed source: text, not a link to the second one listed.
+    expect(refs).to_have_text(["[1]", "[3]"])
+    sources = el.locator(".answer-sources-list > li")
+    expect(sources.locator("summary")).to_have_text(["[1] deploy.md", "[3] hosting.md"])
+    expect(refs.nth(1)).to_have_attribute("aria-label", "Source 3: hosting.md")
+    refs.nth(1).click()
+    expect(sources.nth(1).locator("details")).to_have_attribute("open", "")

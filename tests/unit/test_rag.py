@@ -10,9 +10,9 @@ import pytest
 from chatbot.analytics import AnalyticsRecorder
 from chatbot.conversations import ConversationStore
 from chatbot.engine.engine import AnswerPolicy, ChatbotEngine
-from chatbot.engine.offline_intents import extractive_answer
+from chatbot.engine.extractive import extractive_answer
 from chatbot.engine.offline_model import OfflineModel
-from chatbot.engine.rag import NOTHING_FOUND, grounded_prompt, parse_grounded_prompt
+from chatbot.engine.rag import NOTHING_FOUND, citations, grounded_prompt, parse_grounded_prompt
 from chatbot.ports import EngineRequest
 from chatbot.records import DocumentChunk, QueryType
 from tests.conftest import FakeClock, ScriptedModel
@@ -81,7 +81,7 @@ def test_the_extractive_answer_quotes_the_relevant_sentences_with_their_citation
         [],
     )
     answer = extractive_answer("When are refunds paid?", sources)
-    assert "Refunds are paid within 14 days. [1]" in answer
+    assert "Refunds are paid within 14 days [1]." in answer
     assert "Tracking" not in answer
 
 
@@ -98,13 +98,13 @@ async def test_a_document_question_is_answered_from_the_chunks_with_sources_and_
     assert final["queryType"] == "rag"
     assert "within 14 days" in final["content"] and "[1]" in final["content"]
     assert "".join(d["content"] for d in deltas) == final["content"]
-    assert final["sources"] == ["docs/refunds.md", "docs/shipping.md"]
-    # [n] in the content is the citation whose id is n: the prompt's numbering, not chunk ids.
+    # Only what the answer cites is listed; [n] in the content is the citation whose id is n:
+    # the prompt's numbering, not chunk ids.
+    assert final["sources"] == ["docs/refunds.md"]
     assert [(c["id"], c["source"], c["score"]) for c in final["citations"]] == [
         ("1", "docs/refunds.md", 0.82),
-        ("2", "docs/shipping.md", 0.41),
     ]
-    assert answer is not None and answer.citations is not None and len(answer.citations) == 2
+    assert answer is not None and answer.citations is not None and len(answer.citations) == 1
 
 
 async def test_with_no_relevant_chunk_it_says_so_without_asking_a_model(
@@ -172,4 +172,23 @@ async def test_a_follow_up_stays_on_the_documents_and_a_new_subject_does_not(
     assert answer is not None and answer.queryType is route
     assert search.queries[1:] == ([(searched, 4)] if searched else [])
     if searched:
-        assert "Contact support to start a refund. [1]" in answer.content
+        assert "Contact support to start a refund [1]." in answer.content
+
+
+def test_a_citations_excerpt_starts_at_the_sentence_the_answer_quotes_from_it() -> None:
+    long_chunk = DocumentChunk(
+        id="c9",
+        source="docs/refunds.md",
+        score=0.5,
+        content="## Refunds\n\n" + "Orders are packed by hand. " * 12 + "Refunds take 14 days.",
+    )
+    answer = "From the documents: Refunds take 14 days [1]."
+    [cited] = citations([long_chunk], [1], answer)
+    assert cited.excerpt == "…Refunds take 14 days."
+    # A paraphrase (a real model's) quotes nothing word for word: the chunk's start, cut
+    # between words.
+    [paraphrased] = citations([long_chunk], [1], "Two weeks [1].")
+    assert paraphrased.excerpt.startswith("## Refunds Orders are packed by hand.")
+    assert paraphrased.excerpt.endswith("…") and len(paraphrased.excerpt) <= 280
+    flat = " ".join(long_chunk.content.split())
+    assert flat.startswith(paraphrased.excerpt[:-1] + " ")

@@ -23,6 +23,7 @@ from chatbot.engine.clarify import CLARIFYING_QUESTION, is_unclear
 from chatbot.engine.context import Context, Turn, fit_to_budget
 from chatbot.engine.delivery import FinalFrameDelivery
 from chatbot.engine.failures import FailureReporter, as_answer_error
+from chatbot.engine.grounding import Grounding, check_grounding
 from chatbot.engine.lease import AnswerLeaseKeeper, LeaseLostError
 from chatbot.engine.offline_model import split_into_deltas
 from chatbot.engine.pricing import FREE, Price
@@ -195,7 +196,7 @@ class ChatbotEngine:
         try:
             context = self._context(user_message)
             route = await self._route(user_message.content, context)
-            answer = await self._answer(
+            answer, grounding = await self._answer(
                 request, user_message, route.query_type, context, lease, started, deadline
             )
         except LeaseLostError:
@@ -219,6 +220,7 @@ class ChatbotEngine:
                 "model": self._policy.model_id,
                 "toolsUsed": answer.toolsUsed or [],
                 **({"stopped": True} if answer.stopped else {}),
+                **grounding.analytics(),
             },
         )
         return answer
@@ -232,7 +234,7 @@ class ChatbotEngine:
         lease: AnswerLeaseKeeper,
         started: float,
         deadline: float,
-    ) -> ConversationRecord:
+    ) -> tuple[ConversationRecord, Grounding]:
         tool_usage = ToolUsageRecorder(self._analytics, request.sessionId)
         stream = DeltaStream(
             self._sender, request.connectionId, request.messageId, self._policy.streaming
@@ -249,6 +251,7 @@ class ChatbotEngine:
                 stream.push(fragment)
         elif is_unclear(user_message.content, has_history=context.last_question is not None):
             # Nothing to go on: ask, rather than have a model guess what was meant.
+            chunks = []  # none was given to a model, so none is cited
             for fragment in split_into_deltas(CLARIFYING_QUESTION):
                 stream.push(fragment)
         else:
@@ -267,6 +270,10 @@ class ChatbotEngine:
         stream.close()
         lease.check()  # a newer attempt that took over answers instead
         content = stream.text
+        # Only what the answer cites is listed with it, by the number it cites.
+        grounding = check_grounding(
+            content, len(chunks), message_id=request.messageId, complete=not cancel.stopped
+        )
         latency_ms = round((time.perf_counter() - started) * 1000)
         usage = usage.model_copy(
             update={
@@ -283,10 +290,10 @@ class ChatbotEngine:
                 messageType="assistant",
                 content=content,
                 queryType=query_type,
-                sources=sources_of(chunks),
+                sources=sources_of(chunks, grounding.cited),
                 toolsUsed=tool_usage.tools_used,
                 tools=tool_usage.runs or None,
-                citations=citations(chunks) or None,
+                citations=citations(chunks, grounding.cited, content) or None,
                 usage=usage,
                 responseTime=latency_ms,
                 stopped=True if cancel.stopped else None,
@@ -301,7 +308,7 @@ class ChatbotEngine:
                 extra={"messageId": request.messageId, "error": type(error).__name__},
             )
         self._delivery.deliver(request, MessageFrame.from_record(answer))
-        return answer
+        return answer, grounding
 
     async def _run_agent(
         self,

@@ -18,12 +18,8 @@ from strands.types.content import Messages
 from strands.types.streaming import StreamEvent
 from strands.types.tools import ToolSpec
 
-from chatbot.engine.offline_intents import (
-    describe_result,
-    extractive_answer,
-    tool_request,
-    tool_result_payload,
-)
+from chatbot.engine.extractive import extractive_answer
+from chatbot.engine.offline_intents import describe_result, tool_request, tool_result_payload
 from chatbot.engine.rag import parse_grounded_prompt
 from chatbot.engine.router import ROUTE_LABELS, determine_query_type
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
+from chatbot.engine.extractive import cite
+from chatbot.engine.sentences import prose_sentences
 from chatbot.records import Citation, DocumentChunk
 
 # The grounded prompt's fixed markers; the offline model reads its sources back through them.
@@ -51,8 +53,9 @@ def grounded_prompt(question: str, chunks: Sequence[DocumentChunk]) -> str:
         f"{SOURCES_HEADING}\n\n"
         + "\n\n".join(blocks)
         + f"\n\n{QUESTION_HEADING} {question.strip()}\n\n"
-        "Answer from the sources above only, citing them as [n]. If they do not contain the "
-        "answer, say so."
+        "Answer from the sources above only. Cite each source you use as [n] right after "
+        "what it supports, one number per bracket ([1][3], not [1, 3]). If they do not "
+        "contain the answer, say so."
     )
 
 
@@ -72,25 +75,51 @@ def parse_grounded_prompt(prompt: str) -> tuple[str, list[tuple[int, str, str]]]
     return question, sources
 
 
-def citations(chunks: Sequence[DocumentChunk]) -> list[Citation]:
+def citations(
+    chunks: Sequence[DocumentChunk], cited: Collection[int] | None = None, answer: str = ""
+) -> list[Citation]:
     """The citations of an answer: ``id`` is the number the prompt gave the chunk, so ``[n]``
-    in the answer refers to the citation whose ``id`` is ``n`` (the protocol's promise)."""
+    in the answer refers to the citation whose ``id`` is ``n`` (the protocol's promise).
+    With ``cited``, only the chunks of those numbers (chatbot.engine.grounding), in rank order:
+    the numbers keep their gaps rather than be renumbered, as the text already streamed.
+    An excerpt starts at the first sentence ``answer`` quotes from its chunk, if it quotes one
+    word for word (the offline model does), so that the cited words are the ones shown."""
     return [
         Citation(
             id=str(number),
             source=chunk.source,
             score=round(chunk.score, 4),
-            excerpt=_excerpt(chunk.content),
+            excerpt=_excerpt(chunk.content, _first_quoted(chunk.content, number, answer)),
         )
         for number, chunk in enumerate(chunks, 1)
+        if cited is None or number in cited
     ]
 
 
-def sources_of(chunks: Sequence[DocumentChunk]) -> list[str]:
-    """Distinct sources in the order the chunks rank."""
-    return list(dict.fromkeys(chunk.source for chunk in chunks))
+def sources_of(chunks: Sequence[DocumentChunk], cited: Collection[int] | None = None) -> list[str]:
+    """Distinct sources in the order the chunks rank (with ``cited``, of those chunks only)."""
+    return list(
+        dict.fromkeys(
+            chunk.source
+            for number, chunk in enumerate(chunks, 1)
+            if cited is None or number in cited
+        )
+    )
 
 
-def _excerpt(text: str) -> str:
+def _first_quoted(text: str, number: int, answer: str) -> str | None:
+    if f"[{number}]" not in answer:
+        return None
+    return next((s for s in prose_sentences(text) if cite(s, number) in answer), None)
+
+
+def _excerpt(text: str, start_at: str | None = None) -> str:
+    """``text`` on one line, from ``start_at`` if given, cut between words to fit."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"
+    lead = ""
+    if start_at is not None and (start := flat.find(" ".join(start_at.split()))) > 0:
+        flat, lead = flat[start:], "…"
+    if len(lead) + len(flat) <= EXCERPT_CHARS:
+        return lead + flat
+    cut = flat[: EXCERPT_CHARS - len(lead) - 1]
+    return lead + (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "…"
