@@ -74,7 +74,15 @@ preflight: $(VENV)/.dev-installed
 
 # Needs AWS credentials and a bootstrapped account/region (make bootstrap). Writes the stack's
 # outputs to cdk-outputs.json, then asks the deployed chatbot one question.
+# The router's example vectors for the deployed embedding model are computed here, with the
+# operator's credentials, only when the model, its width or route_examples.yaml changed; then
+# bundled, so no cold engine embeds them (commit the file it writes).
+EMBEDDING_MODEL_ID ?= $(shell python3 -c "import json; print(json.load(open('cdk.json'))['context']['embeddingModelId'])")
+EMBEDDING_DIMENSIONS ?= $(shell python3 -c "import json; print(json.load(open('cdk.json'))['context']['embeddingDimensions'])")
+
 deploy: $(VENV)/.dev-installed node_modules/.installed
+	-$(BIN)/python scripts/route_vectors.py --titan --model-id $(EMBEDDING_MODEL_ID) \
+		--dimensions $(EMBEDDING_DIMENSIONS)
 	$(CDK) deploy $(CDK_APP) -c stage=$(STAGE) --no-notices --require-approval broadening \
 		--outputs-file cdk-outputs.json
 	$(BIN)/python scripts/smoke.py --outputs cdk-outputs.json
@@ -86,6 +94,7 @@ destroy: $(VENV)/.dev-installed node_modules/.installed
 # the figures depend on the machine. One budget check per line.
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/gateway.py --budget --clients 200 --messages 20
+	$(BIN)/python bench/cold_start.py --check --no-bundles
 
 clean:
 	rm -rf $(VENV) .chatbot .mypy_cache .pytest_cache .ruff_cache cdk.out node_modules
