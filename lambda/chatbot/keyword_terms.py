@@ -23,8 +23,7 @@ TERM: Final = re.compile(r"[^\W_]+")
 # Terms beyond this many add little to ranking and only make the query slower.
 MAX_TERMS: Final = 64
 
-STOP_WORDS: Final = frozenset(
-    """
+_STOP_WORDS_TEXT: Final = """
     a about above after again against all also am an and any are as at be because been
     before being below between both but by can could did do does doing done down during
     each either else ever few for from further had has have having he her here hers herself
@@ -35,8 +34,8 @@ STOP_WORDS: Final = frozenset(
     to too under until up upon us very via was we were what whatever when whenever where
     whereas wherever whether which while who whoever whom whose why will with within
     without would yet you your yours yourself yourselves
-    """.split()
-)
+"""
+STOP_WORDS: Final = frozenset(_STOP_WORDS_TEXT.split())
 
 
 def query_terms(query: str) -> list[str]:

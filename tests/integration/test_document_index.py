@@ -116,9 +116,11 @@ def test_a_file_made_with_the_old_tokenizer_is_reindexed_on_open(tmp_path: Path)
     reopened.add_chunks([chunk("c2", "Sorted output")])
     assert sorted(ids(reopened, "sort")) == ["c1", "c2"]  # and the triggers still feed it
     reopened.close()
-    sql = sqlite3.connect(path).execute(
-        "SELECT sql FROM sqlite_master WHERE name = 'document_chunks_fts'"
-    ).fetchone()[0]
+    sql = (
+        sqlite3.connect(path)
+        .execute("SELECT sql FROM sqlite_master WHERE name = 'document_chunks_fts'")
+        .fetchone()[0]
+    )
     assert "porter" in sql
 
 
