@@ -153,7 +153,7 @@ def test_the_command_prints_the_table_and_appends_it(
 
     assert code == 0
     printed = capsys.readouterr().out
-    assert "| system | nDCG@10 | recall@10 | queries | seconds |" in printed
+    assert "| system | nDCG@10 | recall@10 | nDCG@10 tuning | nDCG@10 held-out |" in printed
     assert f"| {REFERENCE_KEYWORD} |" in printed
     assert printed in output.read_text(encoding="utf-8")
 

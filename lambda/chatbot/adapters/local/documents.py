@@ -12,7 +12,7 @@ vector
     the cosine similarity of the query's and the chunk's embeddings (a dot product, both
     being unit vectors), in [-1, 1], exact (every chunk is scored, no approximate index).
 hybrid
-    the reciprocal rank fusion score (``chatbot.rank_fusion``): an order, not a similarity,
+    the fused score (``chatbot.rank_fusion.fuse_hybrid``): an order, not a similarity,
     never comparable to a cosine. The relevance threshold (``min_score``) therefore applies
     to the cosine, before fusion: with one, a chunk is a candidate only if its embedding's
     cosine reaches it, whichever ranking found it; a keyword match below it (or not yet
@@ -41,7 +41,7 @@ from chatbot.adapters.local.sqlite_connection import SharedConnection
 from chatbot.adapters.local.vector_matrix import VECTOR_DTYPE, VectorMatrix, encode_vector, top
 from chatbot.embeddings import Embeddings
 from chatbot.keyword_terms import query_terms
-from chatbot.rank_fusion import FUSION_WINDOW, HYBRID_WEIGHTS, fuse_chunks
+from chatbot.rank_fusion import FUSION_WINDOW, HYBRID_WEIGHTS, fuse_hybrid
 from chatbot.records import DocumentChunk
 
 # A title match counts twice a content match: a chunk of a document titled after the query
@@ -268,11 +268,11 @@ class SQLiteDocumentIndex:
         min_score: float | None = None,
         weights: tuple[float, float] = HYBRID_WEIGHTS,
     ) -> list[DocumentChunk]:
-        """Vector and keyword rankings fused by RRF; score = the fused score.
+        """Vector and keyword rankings fused by their scaled scores; score = the fused score.
 
         ``min_score`` is a cosine threshold applied before fusion to both rankings' chunks
         (see the module docstring); the fused scores themselves are not thresholded.
-        ``weights`` are the (vector, keyword) rankings' RRF weights (``chatbot.rank_fusion``).
+        ``weights`` are the (vector, keyword) rankings' weights (``chatbot.rank_fusion``).
         """
         _check_limit(limit)
         window = max(limit, FUSION_WINDOW)
@@ -290,9 +290,7 @@ class SQLiteDocumentIndex:
                 for pair, cosine in zip(keyword, keyword_cosines, strict=True)
                 if cosine >= min_score
             ]
-        return fuse_chunks(
-            [semantic, [chunk for _, chunk in keyword]], limit=limit, weights=weights
-        )
+        return fuse_hybrid(semantic, [chunk for _, chunk in keyword], limit=limit, weights=weights)
 
     def close(self) -> None:
         self._connection.close()
