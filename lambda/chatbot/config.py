@@ -162,6 +162,12 @@ class Settings(BaseSettings):
     # before relying on it there.
     rag_min_score: float = Field(0.43, ge=-1, le=1, alias="RAG_MIN_SCORE")
     rag_top_k: int = Field(5, ge=1, le=20, alias="RAG_TOP_K")
+    # AWS: a Bedrock reranking model (an id such as "amazon.rerank-v1:0", or its ARN) that
+    # reorders the search's best RAG_RERANK_CANDIDATES chunks before the top RAG_TOP_K are
+    # used (chatbot.adapters.aws.reranker). Empty, the default: no reranking, and the stack
+    # grants no bedrock:Rerank. Not measured here: `chatbot eval retrieval` runs offline.
+    rag_rerank_model: str = Field("", alias="RAG_RERANK_MODEL")
+    rag_rerank_candidates: int = Field(20, ge=1, le=100, alias="RAG_RERANK_CANDIDATES")
     # Seconds after which an answer still in progress counts as stalled, so a resend of the
     # message retries it; longer than the engine function's timeout (300 s).
     answer_timeout_seconds: int = Field(360, ge=10, alias="ANSWER_TIMEOUT_SECONDS")
