@@ -160,6 +160,13 @@ def test_the_keyword_body_is_bm25_over_content_and_title_boosted() -> None:
     }
 
 
+def test_the_keyword_body_leaves_question_words_out_as_the_embedded_index_does() -> None:
+    body = keyword_body("How do I get a refund?", 7)
+    assert body["query"]["multi_match"]["query"] == "get refund"
+    # A question of stop words alone is searched as it is.
+    assert keyword_body("what is it", 7)["query"]["multi_match"]["query"] == "what is it"
+
+
 def test_the_ids_body_pages_by_chunk_id_with_search_after() -> None:
     assert ids_body("source", ["a.md"], size=10, after=["c1", 5]) == {
         "size": 10,

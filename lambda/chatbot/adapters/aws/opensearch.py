@@ -45,6 +45,7 @@ from opensearchpy import OpenSearch, RequestsAWSV4SignerAuth, RequestsHttpConnec
 from chatbot.clock import Clock
 from chatbot.embeddings import Embeddings
 from chatbot.errors import ChatbotError
+from chatbot.keyword_terms import query_terms
 from chatbot.rank_fusion import FUSION_WINDOW, HYBRID_WEIGHTS, fuse_hybrid
 from chatbot.records import DocumentChunk, iso
 from chatbot.search_index import EMBEDDING_FIELD
@@ -112,9 +113,12 @@ def knn_body(vector: Sequence[float], k: int) -> dict[str, Any]:
 
 
 def keyword_body(query: str, size: int) -> dict[str, Any]:
+    """BM25 over content and the boosted title, for the query's terms without stop words
+    (``chatbot.keyword_terms``, as the embedded index queries)."""
+    terms = " ".join(query_terms(query)) or query
     return {
         "size": size,
-        "query": {"multi_match": {"query": query, "fields": list(KEYWORD_FIELDS)}},
+        "query": {"multi_match": {"query": terms, "fields": list(KEYWORD_FIELDS)}},
         "_source": _without_vector(),
     }
 
