@@ -119,7 +119,6 @@ def load_dataset(directory: Path = DEFAULT_DATASET) -> RetrievalDataset:
     unanswerable = (
         tuple(_read_jsonl(unanswerable_file, Query)) if unanswerable_file.is_file() else ()
     )
+    # (A judgement of an unanswerable question names an unknown query: refused above.)
     _unique_ids("query", [query.id for query in queries] + [q.id for q in unanswerable])
-    if any(query.id in qrels for query in unanswerable):
-        raise DatasetError("an unanswerable question has relevance judgements")
     return RetrievalDataset(directory.name, tuple(passages), judged, qrels, unanswerable)
