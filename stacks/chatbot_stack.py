@@ -128,6 +128,11 @@ class ChatbotStack(Stack):
                     if settings.bedrock_guardrail_id
                     else {}
                 ),
+                **(
+                    {"RAG_RERANK_MODEL": settings.rerank_model_id}
+                    if settings.rerank_model_id
+                    else {}
+                ),
             },
             log_retention=log_retention,
             memory_size=1024,
@@ -259,6 +264,8 @@ class ChatbotStack(Stack):
                     )
                 ],
             )
+        if settings.rerank_model_id:
+            _grant_rerank(engine.role, settings.rerank_model_id)
         _grant_invoke(engine.role, mcp.function.function_arn)
         tools_key.grant_read(engine.role)
         search.grant_read(engine.role)
@@ -387,6 +394,27 @@ def _grant_invoke(grantee: iam.IGrantable, function_arn: str) -> None:
     # The function itself only: Function.grant_invoke would add every version (ARN:*).
     iam.Grant.add_to_principal(
         grantee=grantee, actions=["lambda:InvokeFunction"], resource_arns=[function_arn]
+    )
+
+
+def _grant_rerank(grantee: iam.Role, model_id: str) -> None:
+    """Bedrock's Rerank API for the RAG path (chatbot.adapters.aws.reranker): the action,
+    which takes no resource, and InvokeModel on the reranking model it calls."""
+    stack = Stack.of(grantee)
+    iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=["bedrock:InvokeModel"],
+        resource_arns=[
+            f"arn:{stack.partition}:bedrock:{stack.region}::foundation-model/{model_id}"
+        ],
+    )
+    iam.Grant.add_to_principal(grantee=grantee, actions=["bedrock:Rerank"], resource_arns=["*"])
+    acknowledge(
+        grantee,
+        "AwsSolutions-IAM5[Resource::*]",
+        "bedrock:Rerank supports no resource-level permission (the service authorization "
+        "reference lists no resource type for it); the model it may call is limited by "
+        "InvokeModel on the one reranking model ARN",
     )
 
 

@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     # Empty: none. The engine may apply this guardrail and no other.
     "bedrockGuardrailId": "",
     "bedrockGuardrailVersion": "DRAFT",
+    # A Bedrock reranking model (e.g. amazon.rerank-v1:0) the RAG path reorders its chunks
+    # with (RAG_RERANK_MODEL). Empty: none, and the engine gets no bedrock:Rerank.
+    "rerankModelId": "",
     # How long closed sessions and their messages, and analytics events, are kept (DynamoDB
     # TTL; docs/retention.md).
     "sessionRetentionDays": 30,
@@ -69,6 +72,7 @@ class DeploySettings:
     ingest_principal_arns: str
     bedrock_guardrail_id: str
     bedrock_guardrail_version: str
+    rerank_model_id: str
     session_retention_days: int
     analytics_retention_days: int
     cleanup_reserved_concurrency: int

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
 from chatbot.clock import Clock
 from chatbot.config import Environment, Settings
 from chatbot.documents import DocumentSearch
 from chatbot.embeddings import embeddings_from_settings
+from chatbot.ports import Reranker
 from chatbot.records import DocumentChunk
 
 SearchMode = Literal["vector", "keyword", "hybrid"]
@@ -41,6 +42,36 @@ class ModeSearch:
         if self._mode == "hybrid":
             return self._index.search_hybrid(query, limit=limit, min_score=self._min_score)
         return self._index.search_keyword(query, limit=limit)
+
+
+class NoReranking:
+    """The reranker port that keeps the search's order (locally, and in AWS when
+    ``RAG_RERANK_MODEL`` is empty)."""
+
+    def rerank(
+        self, query: str, chunks: Sequence[DocumentChunk], *, limit: int
+    ) -> list[DocumentChunk]:
+        return list(chunks[:limit])
+
+
+class RerankedSearch:
+    """A search that fetches ``candidates`` chunks and lets the reranker pick the best
+    ``limit`` of them. The relevance threshold is the search's, applied before reranking:
+    with no chunk above it there is nothing to rerank, and the answer stays "not in the
+    documents"."""
+
+    def __init__(self, search: DocumentSearch, reranker: Reranker, *, candidates: int) -> None:
+        if candidates < 1:
+            raise ValueError(f"candidates must be at least 1, not {candidates}")
+        self._search = search
+        self._reranker = reranker
+        self._candidates = candidates
+
+    def search(self, query: str, *, limit: int) -> list[DocumentChunk]:
+        found = self._search.search(query, limit=max(limit, self._candidates))
+        if not found:
+            return []
+        return self._reranker.rerank(query, found, limit=limit)
 
 
 class _BuiltOnFirstUse:
@@ -79,7 +110,20 @@ def _open(settings: Settings, clock: Clock) -> DocumentSearch:
             embeddings,
             clock=clock,
         )
-        return ModeSearch(remote, mode, settings.rag_min_score)
+        search: DocumentSearch = ModeSearch(remote, mode, settings.rag_min_score)
+        if settings.rag_rerank_model:
+            from chatbot.adapters.aws.reranker import (
+                BedrockReranker,
+                bedrock_agent_runtime_client,
+                model_arn,
+            )
+
+            region = settings.bedrock_region or settings.aws_region
+            reranker = BedrockReranker(
+                bedrock_agent_runtime_client(region), model_arn(settings.rag_rerank_model, region)
+            )
+            search = RerankedSearch(search, reranker, candidates=settings.rag_rerank_candidates)
+        return search
     from chatbot.adapters.local.documents import SQLiteDocumentIndex
     from chatbot.adapters.local.private_files import private_directory
 

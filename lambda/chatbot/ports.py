@@ -1,10 +1,14 @@
-"""Ports for AWS dependencies other than tables: the @connections sender, engine invocation."""
+"""Ports for AWS dependencies other than tables: the @connections sender, engine invocation,
+the document reranker."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
+
+from chatbot.records import DocumentChunk
 
 
 class ConnectionGoneError(Exception):
@@ -52,3 +56,15 @@ class EngineInvoker(Protocol):
     """Starts the chatbot engine on one stored user message without waiting for the answer."""
 
     def invoke(self, request: EngineRequest) -> None: ...
+
+
+class Reranker(Protocol):
+    """Reorders a search's chunks by their relevance to the query (Bedrock's Rerank API in
+    AWS; keeping the search's order, locally)."""
+
+    def rerank(
+        self, query: str, chunks: Sequence[DocumentChunk], *, limit: int
+    ) -> list[DocumentChunk]:
+        """At most ``limit`` of ``chunks``, most relevant first; the chunks themselves (and
+        their scores) unchanged."""
+        ...

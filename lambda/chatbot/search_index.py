@@ -8,6 +8,13 @@ Every chunk of an ingested document is one OpenSearch document with these fields
     the chunk's text, analysed (``text``) so BM25 keyword search runs beside k-NN.
 ``title``
     the document's title, analysed (``text``): a keyword match on it is a strong signal.
+
+Both text fields use ``TEXT_ANALYZER``: the standard tokenizer, lower case, accents folded,
+Porter stemming, as the embedded index's FTS5 ``porter unicode61 remove_diacritics 2``
+tokenizer does; stop words stay in the index and are dropped from the query
+(``chatbot.keyword_terms``), on both backends. An index created before the analyzer keeps
+its own (an analyzer cannot change in place): deploy with a new index name and re-ingest to
+get stemming there.
 ``source``
     where the document came from (a path or URL), exact (``keyword``), for citations.
 ``document_id`` / ``chunk_id``
@@ -45,6 +52,19 @@ SPACE_TYPE: Final = "innerproduct"
 # Serverless for Titan vectors: high recall for corpora of this size at modest memory.
 HNSW_M: Final = 16
 HNSW_EF_CONSTRUCTION: Final = 512
+
+# The analyzer of the text fields (see the module docstring).
+TEXT_ANALYZER: Final = "chatbot_text"
+_ANALYSIS: Final[dict[str, Any]] = {
+    "analyzer": {
+        TEXT_ANALYZER: {
+            "type": "custom",
+            "tokenizer": "standard",
+            "filter": ["lowercase", "asciifolding", "porter_stem"],
+        }
+    }
+}
+_ANALYSED: Final = frozenset({"content", "title"})
 
 # Field name -> OpenSearch type, besides the vector; the RAG code queries by these names.
 _SCALAR_FIELDS: Final[dict[str, str]] = {
@@ -101,9 +121,18 @@ def index_body(dimensions: int) -> dict[str, Any]:
     if dimensions < 1:
         raise ValueError(f"dimensions must be positive, not {dimensions}")
     properties: dict[str, Any] = {EMBEDDING_FIELD: embedding_mapping(dimensions)}
-    properties.update({name: {"type": kind} for name, kind in _SCALAR_FIELDS.items()})
+    properties.update({name: _field(name, kind) for name, kind in _SCALAR_FIELDS.items()})
     # Serverless collections reject shard and replica settings: only k-NN is switched on.
-    return {"settings": {"index": {"knn": True}}, "mappings": {"properties": properties}}
+    return {
+        "settings": {"index": {"knn": True}, "analysis": _ANALYSIS},
+        "mappings": {"properties": properties},
+    }
+
+
+def _field(name: str, kind: str) -> dict[str, Any]:
+    if name in _ANALYSED:
+        return {"type": kind, "analyzer": TEXT_ANALYZER}
+    return {"type": kind}
 
 
 def mapping_version(dimensions: int) -> str:
@@ -137,7 +166,13 @@ def ensure_index(client: SearchClient, name: str, dimensions: int) -> bool:
             return True
     wanted: dict[str, Any] = body["mappings"]["properties"]
     _check_compatible(name, wanted, existing)
-    missing = {field: spec for field, spec in wanted.items() if field not in existing}
+    # Added without the analyzer: an index made before it lacks it in its settings (which
+    # cannot change in place), and a field naming an unknown analyzer would be refused.
+    missing = {
+        field: {key: value for key, value in spec.items() if key != "analyzer"}
+        for field, spec in wanted.items()
+        if field not in existing
+    }
     if missing:
         client.indices.put_mapping(index=name, body={"properties": missing})
     return False

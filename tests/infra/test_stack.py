@@ -450,6 +450,28 @@ def test_a_guardrail_reaches_the_engine_with_leave_to_apply_it_and_no_other(
     assert not any("ApplyGuardrail" in action for action in permissions(guarded, "mcp"))
 
 
+def test_reranking_is_off_unless_a_model_is_set_and_then_only_the_engine_may_rerank(
+    synthesized: Synthesized, tmp_path: Path
+) -> None:
+    _, default = function(synthesized, "engine")
+    assert "RAG_RERANK_MODEL" not in default["Properties"]["Environment"]["Variables"]
+    assert "bedrock:Rerank" not in permissions(synthesized, "engine")
+
+    reranking = synthesize({"rerankModelId": "amazon.rerank-v1:0"}, tmp_path)  # nag-clean
+
+    _, resource = function(reranking, "engine")
+    assert resource["Properties"]["Environment"]["Variables"]["RAG_RERANK_MODEL"] == (
+        "amazon.rerank-v1:0"
+    )
+    granted = permissions(reranking, "engine")
+    assert granted["bedrock:Rerank"] == {"*"}  # the action takes no resource
+    assert (
+        "arn:Ref:AWS::Partition:bedrock:Ref:AWS::Region::foundation-model/amazon.rerank-v1:0"
+        in granted["bedrock:InvokeModel"]
+    )
+    assert not any("Rerank" in action for action in permissions(reranking, "mcp"))
+
+
 def test_retention_comes_from_context_to_every_function_that_writes_with_a_ttl(
     tmp_path: Path,
 ) -> None:

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from chatbot.adapters.local.documents import ChunkToIndex, SQLiteDocumentIndex
-from chatbot.rank_fusion import HYBRID_WEIGHTS, RRF_K
+from chatbot.rank_fusion import HYBRID_WEIGHTS
 from chatbot.records import DocumentChunk
 
 # A stand-in for meaning: words the fake model treats as the same, which FTS5 does not.
-_SYNONYMS = {"automobile": "car", "vehicle": "car", "repaired": "repair", "fix": "repair"}
+# (not an inflection such as "repaired": FTS5 stems those to "repair" too.)
+_SYNONYMS = {"automobile": "car", "vehicle": "car", "mended": "repair", "fix": "repair"}
 
 
 class HashedBagOfWords:
@@ -51,7 +52,7 @@ MODEL = HashedBagOfWords()
 
 CORPUS = {
     "both": "car repair shop, open daily",
-    "vector-only": "automobile repaired",
+    "vector-only": "automobile mended",
     "keyword-only": "car repair: car repair car repair",
     "bakery": "fresh bread and pastries every morning",
     "garden": "watering plants in the summer heat",
@@ -107,24 +108,41 @@ def test_keyword_search_finds_exact_words_only(index: SQLiteDocumentIndex) -> No
     assert all(0 < c.score < 1 for c in found)
 
 
-def test_hybrid_ranks_a_chunk_found_by_both_searches_above_ones_found_by_either(
+def _scaled(values: list[float]) -> list[float]:
+    low, high = min(values), max(values)
+    return [(v - low) / (high - low) if high > low else 1.0 for v in values]
+
+
+def test_hybrid_scores_are_the_weighted_sum_of_each_rankings_scaled_scores(
     index: SQLiteDocumentIndex,
 ) -> None:
-    found = index.search_hybrid("car repair", limit=3, weights=(1.0, 1.0))
-    # Each of the others is first in one ranking only; "both" is second in both.
-    assert ids(found) == ["both", "keyword-only", "vector-only"]
-    assert found[0].score == pytest.approx(2 / (RRF_K + 2))
-    assert found[1].score == found[2].score == pytest.approx(1 / (RRF_K + 1))
+    vector = index.search_vector("car repair", limit=50)
+    keyword = index.search_keyword("car repair", limit=50)
+    expected: dict[str, float] = {}
+    for chunks, weight, raw in (
+        (vector, 0.6, [c.score for c in vector]),
+        (keyword, 0.4, [c.score / (1 - c.score) for c in keyword]),  # back to BM25
+    ):
+        for found, scaled in zip(chunks, _scaled(raw), strict=True):
+            expected[found.id] = expected.get(found.id, 0.0) + weight * scaled
+
+    fused = index.search_hybrid("car repair", limit=10, weights=(0.6, 0.4))
+
+    assert {c.id: c.score for c in fused} == pytest.approx(expected)
+    assert [c.score for c in fused] == sorted(expected.values(), reverse=True)
+    # "both" is found by both searches: its score is a share of each.
+    both = next(c for c in fused if c.id == "both")
+    assert both.score > 0 and "both" in ids(vector) and "both" in ids(keyword)
 
 
-def test_hybrid_weights_let_the_vector_ranking_lead(index: SQLiteDocumentIndex) -> None:
-    # "keyword-only" has no vector: only its keyword rank speaks for it. At equal weights it
-    # ranks above chunks only the vector search found; weighted 1 : 0.1, below all of them.
-    equal = ids(index.search_hybrid("car repair", limit=10, weights=(1.0, 1.0)))
-    weighted = ids(index.search_hybrid("car repair", limit=10, weights=(1.0, 0.1)))
-    assert equal[-1] != "keyword-only"
-    assert weighted[-1] == "keyword-only"
-    assert sorted(weighted) == sorted(equal)
+def test_hybrid_weights_let_either_ranking_lead(index: SQLiteDocumentIndex) -> None:
+    # "keyword-only" has no vector: only its keyword score speaks for it; "vector-only" has
+    # no keyword match. Whichever ranking weighs more puts its own first.
+    by_vector = ids(index.search_hybrid("car repair", limit=10, weights=(1.0, 0.1)))
+    by_keyword = ids(index.search_hybrid("car repair", limit=10, weights=(0.1, 1.0)))
+    assert by_vector[0] == "vector-only"
+    assert by_keyword[0] == "keyword-only"
+    assert sorted(by_vector) == sorted(by_keyword)
 
 
 def test_hybrid_search_fuses_with_the_default_weights(index: SQLiteDocumentIndex) -> None:
@@ -145,10 +163,10 @@ def test_hybrid_min_score_applies_to_the_cosine_before_fusion(
 ) -> None:
     found = index.search_hybrid("car repair", limit=10, min_score=0.5)
     # "keyword-only" has no vector, so no cosine can vouch for it under a threshold.
-    assert ids(found) == ["both", "vector-only"]
-    # An unrelated question finds nothing, although a keyword ("the") matches a chunk.
-    assert index.search_keyword("what is the weather", limit=10) != []
-    assert index.search_hybrid("what is the weather", limit=10, min_score=0.5) == []
+    assert sorted(ids(found)) == ["both", "vector-only"]
+    # An unrelated question finds nothing, although a keyword ("summer") matches a chunk.
+    assert index.search_keyword("weather forecast for summer", limit=10) != []
+    assert index.search_hybrid("weather forecast for summer", limit=10, min_score=0.5) == []
 
 
 def test_chunks_embedded_by_another_model_are_ignored(index: SQLiteDocumentIndex) -> None:
@@ -208,7 +226,7 @@ def test_the_port_search_is_hybrid_with_the_configured_threshold(tmp_path: Path)
     index = SQLiteDocumentIndex(tmp_path / "t.sqlite3", MODEL, min_score=0.5)
     index.add_chunks(chunk(i, text) for i, text in CORPUS.items())
     embed(index, [i for i in CORPUS if i != "keyword-only"])
-    assert ids(index.search("car repair", limit=10)) == ["both", "vector-only"]
+    assert sorted(ids(index.search("car repair", limit=10))) == ["both", "vector-only"]
     index.close()
 
 

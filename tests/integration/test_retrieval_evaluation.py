@@ -26,6 +26,7 @@ from chatbot.evaluation.retrieval import (
     evaluate,
     hybrid_name,
     main,
+    markdown,
     parse_hybrid_weights,
 )
 from chatbot.rank_fusion import HYBRID_WEIGHTS
@@ -153,7 +154,7 @@ def test_the_command_prints_the_table_and_appends_it(
 
     assert code == 0
     printed = capsys.readouterr().out
-    assert "| system | nDCG@10 | recall@10 | queries | seconds |" in printed
+    assert "| system | nDCG@10 | recall@10 | nDCG@10 tuning | nDCG@10 held-out |" in printed
     assert f"| {REFERENCE_KEYWORD} |" in printed
     assert printed in output.read_text(encoding="utf-8")
 
@@ -181,3 +182,29 @@ def test_each_hybrid_weighting_is_scored_on_its_own_row(faq_subset: RetrievalDat
     assert report.result(hybrid_name((1.0, 1.0))).system == OUR_HYBRID
     # Keyword weight 0: the fusion keeps the vector ranking's order.
     assert report.result(hybrid_name((1.0, 0.0))).ndcg == report.result(OUR_VECTOR).ndcg
+
+
+def test_the_report_scores_both_splits_picks_a_weighting_on_tuning_and_tabulates_refusals(
+    faq_subset: RetrievalDataset,
+) -> None:
+    small = RetrievalDataset(
+        "faq-small",
+        faq_subset.passages[:300],
+        faq_subset.queries[:20],
+        faq_subset.qrels,
+        (Query(id="none/a", text="brake pads"), Query(id="none/b", text="cricket rules")),
+    )
+    report = evaluate(small, HashedWords(128), hybrid_weights=[(0.7, 0.3), (0.5, 0.5)])
+
+    vector = report.result(OUR_VECTOR)
+    assert set(vector.split_ndcg) == {"tuning", "held-out"}
+    best = report.best_hybrid()
+    assert best is not None
+    assert best.split_ndcg["tuning"] == max(
+        r.split_ndcg["tuning"] for r in report.results if r.system.startswith("hybrid")
+    )
+    assert [s.answerable for s in report.refusal_samples].count(False) == 2
+    text = markdown([report], current_min_score=0.3)
+    assert f"Chosen on the tuning split: {best.system}" in text
+    assert "| faq-small | held-out | 0.30 |" in text
+    assert "RAG_MIN_SCORE chosen on the tuning split" in text

@@ -160,6 +160,13 @@ def test_the_keyword_body_is_bm25_over_content_and_title_boosted() -> None:
     }
 
 
+def test_the_keyword_body_leaves_question_words_out_as_the_embedded_index_does() -> None:
+    body = keyword_body("How do I get a refund?", 7)
+    assert body["query"]["multi_match"]["query"] == "get refund"
+    # A question of stop words alone is searched as it is.
+    assert keyword_body("what is it", 7)["query"]["multi_match"]["query"] == "what is it"
+
+
 def test_the_ids_body_pages_by_chunk_id_with_search_after() -> None:
     assert ids_body("source", ["a.md"], size=10, after=["c1", 5]) == {
         "size": 10,
@@ -277,10 +284,14 @@ def test_hybrid_fuses_the_knn_and_bm25_rankings() -> None:
     knn = [hit("a", 1.9), hit("b", 1.8), hit("c", 1.7)]
     bm25 = [hit("c", 9.0), hit("d", 4.0)]
     found = adapter(FakeClient(knn, bm25)).search_hybrid("q", limit=3)
-    assert [c.id for c in found] == ["c", "a", "b"]
-    # Weighted as the local index weighs them: vector 1, keyword 0.2.
+    # Fused as the local index fuses them: each ranking's scores scaled to [0, 1] (cosines
+    # 0.9, 0.8, 0.7 -> 1, 0.5, 0; BM25 9, 4 -> 1, 0), weighted and added.
     vector, keyword = HYBRID_WEIGHTS
-    assert found[0].score == pytest.approx(vector / (RRF_K + 3) + keyword / (RRF_K + 1))
+    assert [c.id for c in found] == ["a", "b", "c"]  # 0.7, 0.35, 0.3
+    scores = {c.id: c.score for c in found}
+    assert scores["a"] == pytest.approx(vector)
+    assert scores["b"] == pytest.approx(vector * 0.5)
+    assert scores["c"] == pytest.approx(keyword)
 
 
 def test_hybrid_min_score_applies_to_the_cosine_before_fusion() -> None:
@@ -288,7 +299,7 @@ def test_hybrid_min_score_applies_to_the_cosine_before_fusion() -> None:
     bm25 = [hit("c", 9.0), hit("d", 4.0), hit("b", 1.0)]
     found = adapter(FakeClient(knn, bm25)).search_hybrid("q", limit=10, min_score=0.1)
     # c fell below the threshold, d was never a k-NN candidate: only a and b remain.
-    assert [c.id for c in found] == ["b", "a"]
+    assert sorted(c.id for c in found) == ["a", "b"]
 
 
 def test_the_port_search_is_hybrid_with_the_configured_threshold() -> None:

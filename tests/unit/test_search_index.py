@@ -12,6 +12,7 @@ from opensearchpy.exceptions import AuthorizationException, NotFoundError, Reque
 from chatbot.config import load_settings
 from chatbot.handlers import search_index as handler_module
 from chatbot.search_index import (
+    TEXT_ANALYZER,
     IndexMappingConflictError,
     ensure_index,
     ensure_index_when_authorized,
@@ -93,7 +94,16 @@ def properties(dimensions: int = 1024) -> dict[str, Any]:
 
 
 def test_index_turns_on_knn() -> None:
-    assert index_body(1024)["settings"] == {"index": {"knn": True}}
+    assert index_body(1024)["settings"]["index"] == {"knn": True}
+
+
+def test_text_fields_are_stemmed_like_the_embedded_index() -> None:
+    body = index_body(1024)
+    analyzer = body["settings"]["analysis"]["analyzer"][TEXT_ANALYZER]
+    assert analyzer["filter"] == ["lowercase", "asciifolding", "porter_stem"]
+    for field in ("content", "title"):
+        assert body["mappings"]["properties"][field] == {"type": "text", "analyzer": TEXT_ANALYZER}
+    assert body["mappings"]["properties"]["source"] == {"type": "keyword"}
 
 
 def test_embedding_has_the_requested_dimension() -> None:

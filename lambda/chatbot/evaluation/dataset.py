@@ -9,8 +9,12 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+_DATA = Path(__file__).resolve().parents[3] / "tests" / "data"
 # The set built by scripts/build_eval_dataset.py, in the repository beside the package.
-DEFAULT_DATASET = Path(__file__).resolve().parents[3] / "tests" / "data" / "python_faq"
+DEFAULT_DATASET = _DATA / "python_faq"
+# Every labelled set, of different kinds of text: a choice that helps one and hurts another
+# shows. The second is built by scripts/build_manpage_dataset.py.
+DEFAULT_DATASETS = (DEFAULT_DATASET, _DATA / "gnu_manpages")
 
 
 class Passage(BaseModel):
@@ -55,13 +59,16 @@ class RetrievalDataset:
     queries: tuple[Query, ...]
     # query id -> passage id -> relevance
     qrels: Mapping[str, Mapping[str, int]]
+    # Questions no passage answers (``unanswerable.jsonl``): the RAG path should refuse them.
+    unanswerable: tuple[Query, ...] = ()
 
     def first_queries(self, count: int) -> RetrievalDataset:
-        """The same corpus with only the first ``count`` queries (a quicker, partial run)."""
+        """The same corpus with only the first ``count`` queries of each kind (a quicker,
+        partial run)."""
         queries = self.queries[:count]
         kept = {query.id for query in queries}
         qrels = {query_id: grades for query_id, grades in self.qrels.items() if query_id in kept}
-        return RetrievalDataset(self.name, self.passages, queries, qrels)
+        return RetrievalDataset(self.name, self.passages, queries, qrels, self.unanswerable[:count])
 
 
 def _read_jsonl(path: Path, model: type[_Row]) -> list[_Row]:
@@ -108,4 +115,10 @@ def load_dataset(directory: Path = DEFAULT_DATASET) -> RetrievalDataset:
     judged = tuple(
         query for query in queries if any(grade > 0 for grade in qrels.get(query.id, {}).values())
     )
-    return RetrievalDataset(directory.name, tuple(passages), judged, qrels)
+    unanswerable_file = directory / "unanswerable.jsonl"
+    unanswerable = (
+        tuple(_read_jsonl(unanswerable_file, Query)) if unanswerable_file.is_file() else ()
+    )
+    # (A judgement of an unanswerable question names an unknown query: refused above.)
+    _unique_ids("query", [query.id for query in queries] + [q.id for q in unanswerable])
+    return RetrievalDataset(directory.name, tuple(passages), judged, qrels, unanswerable)

@@ -6,11 +6,17 @@ code: BM25 from ``bm25s`` for keyword search, and an exact cosine search (one Nu
 product over the very vectors our index stores) for vector search, so a gap between ours
 and its reference is ours to explain.
 
-    python -m chatbot.evaluation.retrieval [--data DIR] [--limit-queries N] [--output FILE]
-        [--hybrid-weights 1:1,1:0.5,...]
+    python -m chatbot.evaluation.retrieval [--data DIR ...] [--limit-queries N]
+        [--output FILE] [--hybrid-weights 1:1,1:0.5,...] [--keyword-only] [--no-cache]
 
-``--hybrid-weights`` adds one hybrid row per (vector:keyword) pair of RRF weights, k fixed at
-``chatbot.rank_fusion.RRF_K``; the default is the index's own weighting alone.
+Every labelled set is evaluated (``--data``, repeatable; default python_faq and
+gnu_manpages), each scored on all its questions and on its tuning and held-out splits
+(``chatbot.evaluation.splits``). ``--hybrid-weights`` gives one hybrid row per
+(vector:keyword) pair of score-fusion weights (``chatbot.rank_fusion.fuse_hybrid``); the pair of
+the best tuning nDCG is reported on the held-out split. With embeddings, the refusal table
+follows (``chatbot.evaluation.refusal``): RAG_MIN_SCORE chosen on the tuning split, the
+answer and refusal rates on both. Corpus and question vectors are kept between runs
+(``chatbot.evaluation.embedding_cache``).
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Final
@@ -35,70 +40,45 @@ from chatbot.adapters.local.embeddings import LocalEmbeddings
 from chatbot.clock import SystemClock
 from chatbot.embeddings import Embeddings
 from chatbot.errors import ModelUnavailableError
+from chatbot.evaluation import refusal
 from chatbot.evaluation.dataset import (
-    DEFAULT_DATASET,
+    DEFAULT_DATASETS,
     DatasetError,
     Passage,
     RetrievalDataset,
     load_dataset,
 )
+from chatbot.evaluation.embedding_cache import default_cache_directory, embed_cached
 from chatbot.evaluation.metrics import mean, ndcg_at_k, recall_at_k
+from chatbot.evaluation.references import (
+    Bm25Reference,
+    CachedQueries,
+    ExactCosineReference,
+    RememberedQueries,
+)
 from chatbot.evaluation.results_log import append_section
+from chatbot.evaluation.retrieval_report import CUTOFF, RetrievalReport, SystemResult
+from chatbot.evaluation.splits import SPLITS, in_split
 from chatbot.rank_fusion import HYBRID_WEIGHTS
 from chatbot.records import DocumentChunk
 
-CUTOFF: Final = 10
-# Texts per call to the embedding model: large enough to batch well, small enough that
-# progress shows while a few thousand passages are embedded.
-_EMBEDDING_BATCH: Final = 256
+__all__ = [
+    "CUTOFF",
+    "Bm25Reference",
+    "ExactCosineReference",
+    "RememberedQueries",
+    "RetrievalReport",
+    "SystemResult",
+]
+
+# Chunks the RAG path gives the model (RAG_TOP_K's default): the refusal table's "grounded".
+RAG_TOP_K: Final = 5
+# The weightings ``--hybrid-weights`` tries unless told otherwise: the tuning split picks.
+DEFAULT_SWEEP: Final = "0.9:0.1,0.8:0.2,0.7:0.3,0.6:0.4,0.5:0.5"
 
 # A ranking function: query text and depth to passage ids, best first.
 Ranker = Callable[[str, int], list[str]]
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class SystemResult:
-    system: str
-    ndcg: float
-    recall: float
-    queries: int
-    seconds: float
-
-
-@dataclass(frozen=True)
-class RetrievalReport:
-    dataset: str
-    passages: int
-    queries: int
-    embedding_model: str | None
-    embedding_seconds: float
-    query_embedding_seconds: float
-    results: tuple[SystemResult, ...]
-
-    def result(self, system: str) -> SystemResult:
-        return next(result for result in self.results if result.system == system)
-
-    def to_markdown(self) -> str:
-        model = (
-            f"embeddings {self.embedding_model} (corpus embedded in "
-            f"{self.embedding_seconds:.1f} s, queries in {self.query_embedding_seconds:.1f} s, "
-            "before the searches are timed)"
-            if self.embedding_model
-            else "no embeddings (keyword search only)"
-        )
-        lines = [
-            f"Dataset `{self.dataset}`: {self.queries} queries, {self.passages} passages; "
-            f"{model}; cut-off {CUTOFF}.",
-            "",
-            f"| system | nDCG@{CUTOFF} | recall@{CUTOFF} | queries | seconds |",
-            "| --- | ---: | ---: | ---: | ---: |",
-        ]
-        lines += [
-            f"| {r.system} | {r.ndcg:.3f} | {r.recall:.3f} | {r.queries} | {r.seconds:.1f} |"
-            for r in self.results
-        ]
-        return "\n".join(lines) + "\n"
 
 
 # Systems' names, as the report shows them.
@@ -106,9 +86,9 @@ OUR_VECTOR: Final = "vector: ours (SQLiteDocumentIndex.search_vector)"
 REFERENCE_VECTOR: Final = "vector: reference (exact cosine, NumPy)"
 OUR_KEYWORD: Final = "keyword: ours (SQLite FTS5 bm25)"
 REFERENCE_KEYWORD: Final = f"keyword: reference (bm25s {bm25s.__version__} BM25)"
-OUR_HYBRID: Final = "hybrid: ours (RRF of vector and keyword)"
+OUR_HYBRID: Final = "hybrid: ours (score fusion of vector and keyword, equal weights)"
 
-# (vector, keyword) RRF weights.
+# (vector, keyword) fusion weights.
 HybridWeights = tuple[float, float]
 
 
@@ -117,7 +97,7 @@ def hybrid_name(weights: HybridWeights) -> str:
     vector, keyword = weights
     if vector == keyword:
         return OUR_HYBRID
-    return f"hybrid: ours (weighted RRF, vector {vector:g} : keyword {keyword:g})"
+    return f"hybrid: ours (score fusion, vector {vector:g} : keyword {keyword:g})"
 
 
 def parse_hybrid_weights(text: str) -> list[HybridWeights]:
@@ -145,91 +125,27 @@ def embedding_text(passage: Passage) -> str:
     return f"{passage.title}\n\n{passage.text}" if passage.title else passage.text
 
 
-class Bm25Reference:
-    """BM25 as ``bm25s`` computes it (Lucene's variant, k1 1.5, b 0.75, English stop words),
-    over the same title and text our FTS5 index holds."""
-
-    def __init__(self, passages: Sequence[Passage]) -> None:
-        self._ids = [passage.id for passage in passages]
-        corpus = [f"{passage.title}\n{passage.text}" for passage in passages]
-        self._retriever = bm25s.BM25()
-        self._retriever.index(self._tokenize(corpus), show_progress=False)
-
-    def rank(self, query: str, limit: int) -> list[str]:
-        tokens = self._tokenize([query])
-        if not tokens[0]:
-            return []
-        depth = min(limit, len(self._ids))
-        found, scores = self._retriever.retrieve(tokens, k=depth, show_progress=False)
-        # bm25s fills the ranking up with score-0 passages; FTS5 returns only matches.
-        return [self._ids[int(i)] for i, s in zip(found[0], scores[0], strict=True) if s > 0]
-
-    @staticmethod
-    def _tokenize(texts: list[str]) -> list[list[str]]:
-        tokens: list[list[str]] = bm25s.tokenize(
-            texts, stopwords="en", return_ids=False, show_progress=False
-        )
-        return tokens
-
-
-class ExactCosineReference:
-    """Every passage scored by the cosine of its vector and the query's: the exact answer
-    that any vector search over these vectors should return."""
-
-    def __init__(
-        self, ids: Sequence[str], vectors: npt.NDArray[np.float32], embeddings: Embeddings
-    ) -> None:
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        # Normalised here rather than trusted to be unit length: the reference assumes nothing.
-        self._matrix = vectors / np.where(norms == 0, 1, norms)
-        self._ids = list(ids)
-        self._embeddings = embeddings
-
-    def rank(self, query: str, limit: int) -> list[str]:
-        vector = np.asarray(self._embeddings.embed_query(query), dtype=np.float32)
-        vector /= max(float(np.linalg.norm(vector)), 1e-12)
-        cosines = self._matrix @ vector
-        best = np.argsort(-cosines, kind="stable")[:limit]
-        return [self._ids[int(i)] for i in best]
-
-
-class RememberedQueries:
-    """An embedding model whose query vectors are computed once: the three systems that
-    embed a query then time their searches, not the same model call three times."""
-
-    def __init__(self, embeddings: Embeddings) -> None:
-        self._embeddings = embeddings
-        self._queries: dict[str, list[float]] = {}
-
-    @property
-    def dimensions(self) -> int:
-        return self._embeddings.dimensions
-
-    @property
-    def model_id(self) -> str:
-        return self._embeddings.model_id
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        return self._embeddings.embed_documents(texts)
-
-    def embed_query(self, text: str) -> list[float]:
-        if text not in self._queries:
-            self._queries[text] = self._embeddings.embed_query(text)
-        return self._queries[text]
-
-
 def score_system(name: str, rank: Ranker, dataset: RetrievalDataset) -> SystemResult:
-    """Run every query through ``rank`` and average its metrics at the cut-off."""
-    ndcgs: list[float] = []
-    recalls: list[float] = []
+    """Run every query through ``rank`` and average its metrics at the cut-off, over all
+    the queries and over each split's."""
+    ndcgs: list[tuple[str, float]] = []
+    recalls: list[tuple[str, float]] = []
     started = time.perf_counter()
     for query in dataset.queries:
         ranking = rank(query.text, CUTOFF)
         relevance = dataset.qrels.get(query.id, {})
-        ndcgs.append(ndcg_at_k(ranking, relevance, CUTOFF))
-        recalls.append(recall_at_k(ranking, relevance, CUTOFF))
+        ndcgs.append((query.id, ndcg_at_k(ranking, relevance, CUTOFF)))
+        recalls.append((query.id, recall_at_k(ranking, relevance, CUTOFF)))
     seconds = time.perf_counter() - started
-    return SystemResult(name, mean(ndcgs), mean(recalls), len(dataset.queries), seconds)
+    return SystemResult(
+        name,
+        mean(in_split(ndcgs, None)),
+        mean(in_split(recalls, None)),
+        len(dataset.queries),
+        seconds,
+        split_ndcg={split: mean(in_split(ndcgs, split)) for split in SPLITS},
+        split_recall={split: mean(in_split(recalls, split)) for split in SPLITS},
+    )
 
 
 def _chunks(dataset: RetrievalDataset) -> list[ChunkToIndex]:
@@ -246,15 +162,37 @@ def _chunks(dataset: RetrievalDataset) -> list[ChunkToIndex]:
     ]
 
 
-def _embed_corpus(
-    dataset: RetrievalDataset, embeddings: Embeddings, progress: Progress
-) -> npt.NDArray[np.float32]:
-    texts = [embedding_text(passage) for passage in dataset.passages]
-    vectors: list[list[float]] = []
-    for start in range(0, len(texts), _EMBEDDING_BATCH):
-        vectors += embeddings.embed_documents(texts[start : start + _EMBEDDING_BATCH])
-        progress(f"embedded {len(vectors)}/{len(texts)} passages")
-    return np.asarray(vectors, dtype=np.float32).reshape(len(texts), embeddings.dimensions)
+def _refusal_samples(
+    dataset: RetrievalDataset,
+    vectors: npt.NDArray[np.float32],
+    query_vectors: npt.NDArray[np.float32],
+    unanswerable_vectors: npt.NDArray[np.float32],
+) -> list[refusal.Sample]:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    matrix = (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+    row_of = {passage.id: row for row, passage in enumerate(dataset.passages)}
+    relevant = [
+        [row_of[p] for p, grade in dataset.qrels.get(q.id, {}).items() if grade > 0]
+        for q in dataset.queries
+    ]
+    found = refusal.samples(
+        dataset.name,
+        matrix,
+        [q.id for q in dataset.queries],
+        query_vectors,
+        relevant,
+        top_k=RAG_TOP_K,
+    )
+    if dataset.unanswerable:
+        found += refusal.samples(
+            dataset.name,
+            matrix,
+            [q.id for q in dataset.unanswerable],
+            unanswerable_vectors,
+            None,
+            top_k=RAG_TOP_K,
+        )
+    return found
 
 
 def evaluate(
@@ -263,13 +201,15 @@ def evaluate(
     *,
     progress: Progress = lambda _: None,
     hybrid_weights: Sequence[HybridWeights] = (HYBRID_WEIGHTS,),
+    cache_directory: Path | None = None,
 ) -> RetrievalReport:
     """Index ``dataset`` into a fresh SQLite index in a temporary directory, run every system.
 
     Without ``embeddings`` only keyword search and its reference run. One hybrid row per
-    ``hybrid_weights`` pair.
+    ``hybrid_weights`` pair. Vectors are read from, and saved to, ``cache_directory``.
     """
-    model = RememberedQueries(embeddings) if embeddings is not None else None
+    model = CachedQueries(embeddings) if embeddings is not None else None
+    samples: list[refusal.Sample] = []
     with tempfile.TemporaryDirectory(prefix="retrieval-eval-") as directory:
         index = SQLiteDocumentIndex(Path(directory) / "index.sqlite3", model)
         try:
@@ -278,12 +218,24 @@ def evaluate(
             embedding_seconds = query_embedding_seconds = 0.0
             if model is not None:
                 started = time.perf_counter()
-                vectors = _embed_corpus(dataset, model, progress)
+                texts = [embedding_text(passage) for passage in dataset.passages]
+                vectors = embed_cached(texts, model, cache_directory, progress=progress)
                 embedding_seconds = time.perf_counter() - started
                 started = time.perf_counter()
-                for query in dataset.queries:
-                    model.embed_query(query.text)
+                questions = [query.text for query in dataset.queries]
+                query_vectors = embed_cached(
+                    questions, model, cache_directory, query=True, progress=progress
+                )
+                model.remember(questions, query_vectors)
+                unanswerable_vectors = embed_cached(
+                    [query.text for query in dataset.unanswerable],
+                    model,
+                    cache_directory,
+                    query=True,
+                    progress=progress,
+                )
                 query_embedding_seconds = time.perf_counter() - started
+                samples = _refusal_samples(dataset, vectors, query_vectors, unanswerable_vectors)
                 ids = [passage.id for passage in dataset.passages]
                 index.store_embeddings(
                     dict(zip(ids, vectors.tolist(), strict=True)), model_id=model.model_id
@@ -325,6 +277,7 @@ def evaluate(
         embedding_seconds=embedding_seconds,
         query_embedding_seconds=query_embedding_seconds,
         results=tuple(results),
+        refusal_samples=tuple(samples),
     )
 
 
@@ -354,11 +307,21 @@ def _run(
     return results
 
 
-def append_result(report: RetrievalReport, output: Path, *, when: datetime) -> None:
-    """Append the report to a Markdown log, headed by the date and the machine."""
+def markdown(reports: Sequence[RetrievalReport], *, current_min_score: float) -> str:
+    """Every corpus's table, then the refusal table over all of them (with embeddings)."""
+    parts = [report.to_markdown() for report in reports]
+    samples = [sample for report in reports for sample in report.refusal_samples]
+    if any(not sample.answerable for sample in samples):
+        parts.append(refusal.to_markdown(samples, current_min_score))
+    return "\n".join(parts)
+
+
+def append_result(report: RetrievalReport | str, output: Path, *, when: datetime) -> None:
+    """Append the report (or ``markdown``'s text) to a Markdown log, headed by the date and
+    the machine."""
     append_section(
         output,
-        report.to_markdown(),
+        report if isinstance(report, str) else report.to_markdown(),
         title="Retrieval evaluation",
         command="chatbot eval retrieval",
         when=when,
@@ -375,42 +338,77 @@ def main(
     parser = argparse.ArgumentParser(
         prog="chatbot eval retrieval", description=__doc__.splitlines()[0] if __doc__ else None
     )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATASET, help="dataset directory")
-    parser.add_argument("--limit-queries", type=int, metavar="N", help="only the first N queries")
-    parser.add_argument("--output", type=Path, help="append the table to this Markdown file")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        help="dataset directory (repeatable; default: every labelled set)",
+    )
+    parser.add_argument(
+        "--limit-queries", type=int, metavar="N", help="only the first N queries of each kind"
+    )
+    parser.add_argument("--output", type=Path, help="append the tables to this Markdown file")
     parser.add_argument(
         "--keyword-only", action="store_true", help="no embeddings: keyword search only"
     )
     parser.add_argument(
         "--hybrid-weights",
         type=_weights_argument,
-        default=[HYBRID_WEIGHTS],
+        default=parse_hybrid_weights(DEFAULT_SWEEP),
         metavar="V:K,...",
-        help="RRF weights of the vector and keyword rankings, one hybrid row per pair "
-        f"(default {HYBRID_WEIGHTS[0]:g}:{HYBRID_WEIGHTS[1]:g})",
+        help="fusion weights of the vector and keyword rankings, one hybrid row per pair "
+        f"(default {DEFAULT_SWEEP})",
     )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=default_cache_directory(),
+        help="where corpus and question vectors are kept between runs",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="embed everything afresh")
     options = parser.parse_args(argv)
-    try:
-        dataset = load_dataset(options.data)
-    except (OSError, DatasetError) as error:
-        sys.stderr.write(f"cannot read the dataset: {error}\n")
-        return 2
-    if options.limit_queries is not None:
-        dataset = dataset.first_queries(options.limit_queries)
+    datasets: list[RetrievalDataset] = []
+    for directory in options.data or DEFAULT_DATASETS:
+        try:
+            dataset = load_dataset(directory)
+        except (OSError, DatasetError) as error:
+            sys.stderr.write(f"cannot read the dataset {directory}: {error}\n")
+            return 2
+        if options.limit_queries is not None:
+            dataset = dataset.first_queries(options.limit_queries)
+        datasets.append(dataset)
 
     def progress(message: str) -> None:
         sys.stderr.write(f"{message}\n")
 
     try:
         model = None if options.keyword_only else (embeddings or LocalEmbeddings)()
-        report = evaluate(dataset, model, progress=progress, hybrid_weights=options.hybrid_weights)
+        reports = [
+            evaluate(
+                dataset,
+                model,
+                progress=progress,
+                hybrid_weights=options.hybrid_weights,
+                cache_directory=None if options.no_cache else options.cache_dir,
+            )
+            for dataset in datasets
+        ]
     except ModelUnavailableError as error:
         sys.stderr.write(f"{error} (or run with --keyword-only)\n")
         return 2
-    sys.stdout.write(report.to_markdown())
+    text = markdown(reports, current_min_score=_default_min_score())
+    sys.stdout.write(text)
     if options.output is not None:
-        append_result(report, options.output, when=SystemClock().now())
+        append_result(text, options.output, when=SystemClock().now())
     return 0
+
+
+def _default_min_score() -> float:
+    """RAG_MIN_SCORE's default, as the settings declare it."""
+    from chatbot.config import Settings
+
+    default = Settings.model_fields["rag_min_score"].default
+    return float(default)
 
 
 def _weights_argument(text: str) -> list[HybridWeights]:

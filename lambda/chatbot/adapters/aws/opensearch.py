@@ -1,4 +1,4 @@
-"""OpenSearch Serverless adapter of document search and storage: k-NN, BM25, and hybrid by RRF.
+"""OpenSearch Serverless adapter of document search and storage: k-NN, BM25, and hybrid.
 
 Scores match the embedded index (``chatbot.adapters.local.documents``), so callers and the RAG
 threshold see one scale per kind of search:
@@ -11,9 +11,10 @@ vector
 keyword
     BM25's ``s`` as ``s / (1 + s)``: in (0, 1), the same order, as the embedded index does.
 hybrid
-    reciprocal rank fusion, computed here: an OpenSearch Serverless collection has no hybrid
-    search pipeline (``normalization-processor`` or RRF processor) by default, so the two
-    rankings are fetched and fused client-side, the same fusion as the embedded index's.
+    score fusion (``chatbot.rank_fusion.fuse_hybrid``), computed here: an OpenSearch
+    Serverless collection has no hybrid search pipeline (``normalization-processor`` or RRF
+    processor) by default, so the two rankings are fetched and fused client-side, the same
+    fusion as the embedded index's.
     ``min_score`` is a cosine threshold applied to the k-NN hits before fusion; a keyword hit
     survives it only if the k-NN candidates (the top ``FUSION_WINDOW``) include it above the
     threshold: the cosine of a chunk outside them is not known without another query. Both
@@ -44,7 +45,8 @@ from opensearchpy import OpenSearch, RequestsAWSV4SignerAuth, RequestsHttpConnec
 from chatbot.clock import Clock
 from chatbot.embeddings import Embeddings
 from chatbot.errors import ChatbotError
-from chatbot.rank_fusion import FUSION_WINDOW, HYBRID_WEIGHTS, fuse_chunks
+from chatbot.keyword_terms import query_terms
+from chatbot.rank_fusion import FUSION_WINDOW, HYBRID_WEIGHTS, fuse_hybrid
 from chatbot.records import DocumentChunk, iso
 from chatbot.search_index import EMBEDDING_FIELD
 
@@ -111,9 +113,12 @@ def knn_body(vector: Sequence[float], k: int) -> dict[str, Any]:
 
 
 def keyword_body(query: str, size: int) -> dict[str, Any]:
+    """BM25 over content and the boosted title, for the query's terms without stop words
+    (``chatbot.keyword_terms``, as the embedded index queries)."""
+    terms = " ".join(query_terms(query)) or query
     return {
         "size": size,
-        "query": {"multi_match": {"query": query, "fields": list(KEYWORD_FIELDS)}},
+        "query": {"multi_match": {"query": terms, "fields": list(KEYWORD_FIELDS)}},
         "_source": _without_vector(),
     }
 
@@ -237,7 +242,7 @@ class OpenSearchDocumentIndex:
             vouched = {chunk.id for chunk in semantic}
             keyword = [chunk for chunk in keyword if chunk.id in vouched]
         # The weights the retrieval evaluation chose (rank_fusion.HYBRID_WEIGHTS), as locally.
-        return fuse_chunks([semantic, keyword], limit=limit, weights=HYBRID_WEIGHTS)
+        return fuse_hybrid(semantic, keyword, limit=limit, weights=HYBRID_WEIGHTS)
 
     def upsert_chunks(
         self,

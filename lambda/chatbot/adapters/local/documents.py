@@ -12,7 +12,7 @@ vector
     the cosine similarity of the query's and the chunk's embeddings (a dot product, both
     being unit vectors), in [-1, 1], exact (every chunk is scored, no approximate index).
 hybrid
-    the reciprocal rank fusion score (``chatbot.rank_fusion``): an order, not a similarity,
+    the fused score (``chatbot.rank_fusion.fuse_hybrid``): an order, not a similarity,
     never comparable to a cosine. The relevance threshold (``min_score``) therefore applies
     to the cosine, before fusion: with one, a chunk is a candidate only if its embedding's
     cosine reaches it, whichever ranking found it; a keyword match below it (or not yet
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -41,17 +40,24 @@ from chatbot.adapters.local.private_files import private_database
 from chatbot.adapters.local.sqlite_connection import SharedConnection
 from chatbot.adapters.local.vector_matrix import VECTOR_DTYPE, VectorMatrix, encode_vector, top
 from chatbot.embeddings import Embeddings
-from chatbot.rank_fusion import FUSION_WINDOW, HYBRID_WEIGHTS, fuse_chunks
+from chatbot.keyword_terms import query_terms
+from chatbot.rank_fusion import FUSION_WINDOW, HYBRID_WEIGHTS, fuse_hybrid
 from chatbot.records import DocumentChunk
 
 # A title match counts twice a content match: a chunk of a document titled after the query
 # is a strong candidate.
 _TITLE_WEIGHT = 2.0
 _CONTENT_WEIGHT = 1.0
-# Terms beyond this many add little to ranking and only make the query slower.
-_MAX_TERMS = 64
-# Runs of letters and digits: what FTS5's unicode61 tokenizer keeps as token text.
-_TERM = re.compile(r"[^\W_]+")
+# Porter stemming over unicode61 (``chatbot.keyword_terms``): a file made with another
+# tokenizer has its keyword index rebuilt when opened (``_migrate_tokenizer``).
+_TOKENIZER = "porter unicode61 remove_diacritics 2"
+_FTS_TABLE = f"""
+CREATE VIRTUAL TABLE IF NOT EXISTS document_chunks_fts USING fts5 (
+    title, content,
+    content = 'document_chunks', content_rowid = 'rowid',
+    tokenize = '{_TOKENIZER}'
+);
+"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS document_chunks (
@@ -70,11 +76,7 @@ CREATE TABLE IF NOT EXISTS document_chunks (
 );
 CREATE INDEX IF NOT EXISTS document_chunks_by_source ON document_chunks (source);
 CREATE INDEX IF NOT EXISTS document_chunks_by_document ON document_chunks (document_id, position);
-CREATE VIRTUAL TABLE IF NOT EXISTS document_chunks_fts USING fts5 (
-    title, content,
-    content = 'document_chunks', content_rowid = 'rowid',
-    tokenize = 'unicode61 remove_diacritics 2'
-);
+-- The keyword index (_FTS_TABLE) is created before this script runs.
 -- An external-content FTS table is kept in step with its table by these triggers.
 CREATE TRIGGER IF NOT EXISTS document_chunks_fts_insert AFTER INSERT ON document_chunks BEGIN
     INSERT INTO document_chunks_fts (rowid, title, content)
@@ -168,17 +170,10 @@ def match_expression(query: str) -> str | None:
     """An FTS5 expression matching chunks with any term of ``query``; None if it has none.
 
     Every term is a double-quoted string, so nothing in the user's text (quotes, brackets,
-    AND/OR/NOT/NEAR, ``*``, ``^``, ``:``, column names) is read as FTS5 syntax.
+    AND/OR/NOT/NEAR, ``*``, ``^``, ``:``, column names) is read as FTS5 syntax. Stop words
+    are left out (``chatbot.keyword_terms.query_terms``).
     """
-    terms: list[str] = []
-    seen: set[str] = set()
-    for term in _TERM.findall(query):
-        folded = term.casefold()
-        if folded not in seen:
-            seen.add(folded)
-            terms.append('"' + term.replace('"', '""') + '"')
-        if len(terms) == _MAX_TERMS:
-            break
+    terms = ['"' + term.replace('"', '""') + '"' for term in query_terms(query)]
     return " OR ".join(terms) if terms else None
 
 
@@ -208,9 +203,10 @@ class SQLiteDocumentIndex:
         self._embeddings = embeddings
         self._min_score = min_score
         self._vectors: VectorMatrix | None = None
+        self._migrate_tokenizer()
         with self._connection.reading() as connection:
             # executescript manages its own transaction, so it runs outside writing().
-            connection.executescript(_SCHEMA)
+            connection.executescript(_FTS_TABLE + _SCHEMA)
         self._add_embedding_model_column()
 
     def add_chunks(self, chunks: Iterable[ChunkToIndex]) -> int:
@@ -272,11 +268,11 @@ class SQLiteDocumentIndex:
         min_score: float | None = None,
         weights: tuple[float, float] = HYBRID_WEIGHTS,
     ) -> list[DocumentChunk]:
-        """Vector and keyword rankings fused by RRF; score = the fused score.
+        """Vector and keyword rankings fused by their scaled scores; score = the fused score.
 
         ``min_score`` is a cosine threshold applied before fusion to both rankings' chunks
         (see the module docstring); the fused scores themselves are not thresholded.
-        ``weights`` are the (vector, keyword) rankings' RRF weights (``chatbot.rank_fusion``).
+        ``weights`` are the (vector, keyword) rankings' weights (``chatbot.rank_fusion``).
         """
         _check_limit(limit)
         window = max(limit, FUSION_WINDOW)
@@ -294,12 +290,26 @@ class SQLiteDocumentIndex:
                 for pair, cosine in zip(keyword, keyword_cosines, strict=True)
                 if cosine >= min_score
             ]
-        return fuse_chunks(
-            [semantic, [chunk for _, chunk in keyword]], limit=limit, weights=weights
-        )
+        return fuse_hybrid(semantic, [chunk for _, chunk in keyword], limit=limit, weights=weights)
 
     def close(self) -> None:
         self._connection.close()
+
+    def _migrate_tokenizer(self) -> None:
+        """A keyword index made with another tokenizer is dropped and rebuilt from the
+        chunks (FTS5 cannot change a tokenizer in place); the chunks and vectors stay."""
+        with self._connection.reading() as connection:
+            if not _has_old_tokenizer(connection):
+                return
+        with self._connection.writing() as connection:
+            # Looked at again inside the write lock: another process may have rebuilt it.
+            if not _has_old_tokenizer(connection):
+                return
+            connection.execute("DROP TABLE document_chunks_fts")
+            connection.execute(_FTS_TABLE)
+            connection.execute(
+                "INSERT INTO document_chunks_fts (document_chunks_fts) VALUES ('rebuild')"
+            )
 
     def _add_embedding_model_column(self) -> None:
         """Files made before vectors had a model lack the column: add it, once, safely."""
@@ -374,6 +384,13 @@ def _keyword_ranking(
         (rowid, DocumentChunk(id=chunk_id, content=content, source=source, score=score_of(rank)))
         for rowid, chunk_id, content, source, rank in rows
     ]
+
+
+def _has_old_tokenizer(connection: sqlite3.Connection) -> bool:
+    row = connection.execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'document_chunks_fts'"
+    ).fetchone()
+    return row is not None and f"'{_TOKENIZER}'" not in row[0]
 
 
 def _has_embedding_model(connection: sqlite3.Connection) -> bool:
