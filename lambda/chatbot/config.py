@@ -176,7 +176,7 @@ class Settings(BaseSettings):
     # reorders the search's best RAG_RERANK_CANDIDATES chunks before the top RAG_TOP_K are
     # used (chatbot.adapters.aws.reranker). Empty, the default: no reranking, and the stack
     # grants no bedrock:Rerank. Not measured here: `chatbot eval retrieval` runs offline.
-    rag_rerank_model: str = Field("", alias="RAG_RERANK_MODEL")
+    rag_rerank_model: str | None = Field(None, alias="RAG_RERANK_MODEL")
     rag_rerank_candidates: int = Field(20, ge=1, le=100, alias="RAG_RERANK_CANDIDATES")
     # Seconds after which an answer still in progress counts as stalled, so a resend of the
     # message retries it; longer than the engine function's timeout (300 s).

@@ -5,15 +5,20 @@ taking its turn on the model's lock. Here the first caller of a batch waits up t
 seconds (or until ``max_batch`` texts are in) for others, and then for the model to finish
 the batch before (callers keep joining meanwhile, so batches grow with the load), and
 embeds them all in one call; each caller gets its own vector, or the batch's error. No
-clock is read: the wait is the condition variable's timeout.
+clock is read: the window is waited out in sleeps of a millisecond.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+# The window is waited out in sleeps this long (a 5 ms window: at most five wake-ups).
+_GATHER_STEP_SECONDS = 0.001
 
 
 @dataclass
@@ -58,7 +63,7 @@ class QueryBatcher:
         self._embed_batch = embed_batch
         self._window = window_seconds
         self._max = max_batch
-        self._ready = threading.Condition()
+        self._ready = threading.Lock()
         self._pending: list[_Call] = []
         # Whether a caller is gathering the next batch (the others only wait for it).
         self._gathering = False
@@ -89,8 +94,6 @@ class QueryBatcher:
             leads = not self._gathering
             if leads:
                 self._gathering = True
-            elif len(self._pending) >= self._max:
-                self._ready.notify_all()
         if leads:
             self._lead()
         call.done.wait()
@@ -103,8 +106,7 @@ class QueryBatcher:
         """Gather and run batches until no caller is left waiting for one. The leader's own
         text is the first pending one, so it is in the first batch."""
         while True:
-            with self._ready:
-                self._ready.wait_for(lambda: len(self._pending) >= self._max, self._window)
+            self._gather()
             with self._model_turn:
                 with self._ready:
                     batch = self._pending[: self._max]
@@ -117,6 +119,17 @@ class QueryBatcher:
                 self._run(batch)
             if not more:
                 return
+
+    def _gather(self) -> None:
+        """Wait out the window, in steps of a millisecond, leaving early once the batch is
+        full. Sleeps rather than a timed wait on the condition: a timed lock wait computes its
+        deadline on the monotonic clock, which libfaketime (the shifted-clock test run) moves
+        without moving the kernel's, so it would sleep for the months of the shift."""
+        for _ in range(math.ceil(self._window / _GATHER_STEP_SECONDS)):
+            with self._ready:
+                if len(self._pending) >= self._max:
+                    return
+            time.sleep(_GATHER_STEP_SECONDS)
 
     def _run(self, batch: list[_Call]) -> None:
         try:
