@@ -120,12 +120,15 @@ def build_chat_service(
     )
 
 
-def runtime_from_settings(settings: Settings, clock: Clock | None = None) -> Runtime:
+def runtime_from_settings(
+    settings: Settings, clock: Clock | None = None, *, checkpoints: bool = True
+) -> Runtime:
     """The runtime on the adapters CHATBOT_ENV selects: DynamoDB in AWS, SQLite locally.
 
-    ``clock`` is the process's one clock (the system's unless a caller brings its own)."""
+    ``clock`` is the process's one clock (the system's unless a caller brings its own);
+    ``checkpoints``, whether this process's SQLite commits checkpoint the WAL."""
     clock = clock or SystemClock()
-    tables = table_store(settings, clock).tables()
+    tables = table_store(settings, clock, checkpoints=checkpoints).tables()
     if settings.chatbot_env is Environment.AWS:
         return build_runtime(settings, tables, lambda: aws_session_secret(settings), clock)
     return build_runtime(

@@ -21,10 +21,11 @@ class TableStore(Protocol):
     def close(self) -> None: ...
 
 
-def table_store(settings: Settings, clock: Clock) -> TableStore:
+def table_store(settings: Settings, clock: Clock, *, checkpoints: bool = True) -> TableStore:
     """DynamoDB (the tables SESSIONS_TABLE and the others name) with CHATBOT_ENV=aws; else
     the SQLite file in the state folder, which is made (or set) first to be readable by its
-    owner only, 0700, whoever made it (it holds chat history, and the session-token key)."""
+    owner only, 0700, whoever made it (it holds chat history, and the session-token key).
+    ``checkpoints=False``: this process's SQLite commits leave checkpointing the WAL to others."""
     # Adapters are imported here so a process loads only the one it uses.
     if settings.chatbot_env is Environment.AWS:
         from chatbot.adapters.aws.dynamodb_client import dynamodb_client
@@ -36,4 +37,4 @@ def table_store(settings: Settings, clock: Clock) -> TableStore:
     from chatbot.adapters.local.tables import SQLiteTables
 
     private_directory(settings.state_dir)
-    return SQLiteTables(settings.sqlite_path, clock=clock)
+    return SQLiteTables(settings.sqlite_path, clock=clock, checkpoints=checkpoints)

@@ -420,8 +420,10 @@ def local_gateway(
     The engine runs in ENGINE_WORKERS processes (default: one per core), each with its own
     ``model_for`` (inherited when the worker forks); with 0, or where processes cannot fork,
     in this process."""
-    runtime = runtime_from_settings(settings)
     count = settings.engine_worker_count if hasattr(os, "fork") else 0
+    # With workers, their commits checkpoint the WAL: one on the gateway's single connection
+    # held every handler thread's reads and writes behind it (later-ack p99 311 -> 66 ms).
+    runtime = runtime_from_settings(settings, checkpoints=count == 0)
     return LocalGateway(
         service_factory=lambda sender, invoker: build_chat_service(runtime, sender, invoker),
         engine_factory=(lambda sender: build_engine(runtime, sender, model_for))

@@ -24,7 +24,9 @@ class SharedConnection:
     less than a pool would. WAL lets another process (a CLI, the MCP server) read beside a
     writer; an in-memory database keeps its own journal mode and ignores that."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, checkpoints: bool = True) -> None:
+        """``checkpoints=False``: this connection's commits never checkpoint the WAL (another
+        process's do), so no commit of its own pays for copying the log into the database."""
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves; timeout is SQLite's busy
         # timeout when another process holds the write lock.
         self._connection = sqlite3.connect(
@@ -37,6 +39,8 @@ class SharedConnection:
         with self._lock:
             self._connection.execute("PRAGMA journal_mode = WAL")
             self._connection.execute("PRAGMA synchronous = NORMAL")
+            if not checkpoints:
+                self._connection.execute("PRAGMA wal_autocheckpoint = 0")
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

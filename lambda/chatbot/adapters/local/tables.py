@@ -49,10 +49,10 @@ def _checked_name(kind: str, name: str, pattern: re.Pattern[str]) -> str:
 class SQLiteTables:
     """All logical tables in one SQLite file (or ``":memory:"``), shared by every thread."""
 
-    def __init__(self, path: str | Path, *, clock: Clock) -> None:
+    def __init__(self, path: str | Path, *, clock: Clock, checkpoints: bool = True) -> None:
         self._clock = clock
         private_database(path)
-        self._connection = SharedConnection(path)
+        self._connection = SharedConnection(path, checkpoints=checkpoints)
         self._tables_lock = threading.Lock()
         self._tables: dict[str, SQLiteTable] = {}
 
