@@ -1,6 +1,10 @@
 """The local gateway's speed budgets (issue 15), checked by ``bench/gateway.py --budget``.
 
 At LOAD_CLIENTS clients on the embedded defaults (semantic router on): ack p99 and answers/s.
+The ack budget is checked on the acks after each client's first message: at the start line
+every client sends at once, a burst of LOAD_CLIENTS frames in one millisecond that the bare
+echo server, doing no work, answers with a p99 over 50 ms on this 2-core machine (59.7 ms,
+2026-12-02). Those first acks are printed, beside the whole run's p99, not budgeted.
 At one client: the first ``delta`` of each path (rag, general, tools), from the send.
 """
 
@@ -122,7 +126,13 @@ class Verdict:
 def load_verdicts(clients: int, ack_p99_ms: float, answers_per_second: float) -> list[Verdict]:
     note = "" if clients == LOAD_CLIENTS else f"measured at {clients} clients, not {LOAD_CLIENTS}"
     return [
-        Verdict(f"ack p99 ms at {clients} clients", ack_p99_ms, ACK_P99_MS, True, note),
+        Verdict(
+            f"ack p99 ms at {clients} clients, after the start line",
+            ack_p99_ms,
+            ACK_P99_MS,
+            True,
+            note,
+        ),
         Verdict(
             f"answers/s at {clients} clients", answers_per_second, ANSWERS_PER_SECOND, False, note
         ),

@@ -308,7 +308,7 @@ def _verdicts(
     rate = len(results.answer_s) / results.load_seconds if results.load_seconds else 0.0
     p50 = {probe.path: _percentile(probe.first_delta_s, 50) * 1000 for probe in probes}
     return [
-        *budgets.load_verdicts(clients, _percentile(results.ack_s, 99) * 1000, rate),
+        *budgets.load_verdicts(clients, _percentile(results.ack_later_s, 99) * 1000, rate),
         *budgets.path_verdicts(probes, p50),
     ]
 

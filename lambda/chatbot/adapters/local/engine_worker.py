@@ -39,7 +39,7 @@ logger = Logger(service="chatbot", child=True)
 POST_TIMEOUT_SECONDS = 10.0
 # Workers yield the CPU to the gateway when both want it: an ack is a few milliseconds of
 # work that should not queue behind an answer's (in AWS they are different functions).
-WORKER_NICENESS = 5
+WORKER_NICENESS = 10
 
 # Channel messages, as tuples (pickled by multiprocessing.connection):
 #   gateway -> worker: ("invoke", id, event) | ("posted", call, outcome) | ("stop",)
