@@ -64,7 +64,7 @@ def main(
     clock = clock or SystemClock()
     try:
         dates = _date_range(args, clock.now().date())
-        with _analytics_table(settings, clock) as (table, where):
+        with analytics_table(settings, clock) as (table, where):
             read = partial(read_events, table, readers=_readers(settings))
             command: Callable[[argparse.Namespace, EventReader, DateRange, str, TextIO], int] = (
                 args.run
@@ -146,7 +146,7 @@ def _date_range(args: argparse.Namespace, today: date) -> DateRange:
 
 
 @contextmanager
-def _analytics_table(settings: Settings, clock: Clock) -> Iterator[tuple[Table, str]]:
+def analytics_table(settings: Settings, clock: Clock) -> Iterator[tuple[Table, str]]:
     """The analytics table CHATBOT_ENV selects, and a description of where it is."""
     if settings.chatbot_env is Environment.AWS:
         where = f"DynamoDB {settings.analytics_table} in {settings.aws_region}"

@@ -99,7 +99,7 @@ class RecordingSearch:
     ("question", "expected"),
     [
         ("According to the docs, how long are analytics events kept?", "kept"),
-        ("According to the docs, what happens when the model service is down?", "MODEL_"),
+        ("According to the docs, what happens when the model is unavailable?", "MODEL_"),
         ("According to the docs, how are idle sessions closed?", "idle sessions"),
     ],
 )

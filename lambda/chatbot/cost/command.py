@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import TextIO
 
+# One way to find the analytics store, and one kind of usage error, with `chatbot analytics`.
+from chatbot.analytics_cli import UsageError, analytics_table
 from chatbot.clock import Clock, SystemClock
-from chatbot.config import Environment, Settings, load_settings
+from chatbot.config import Settings, load_settings
 from chatbot.cost.estimate import (
     VECTOR_STORE_LINES,
     CostLine,
@@ -25,15 +26,10 @@ from chatbot.cost.estimate import (
 from chatbot.cost.prices import PRICES_FILE, PriceFileError, PriceSheet, load_prices
 from chatbot.cost.prices import shipped_prices as shipped
 from chatbot.cost.traffic import assumed_traffic, measured_traffic, repriced
-from chatbot.tables import ANALYTICS, Table
 
 # The monthly traffic the report also prices PER_VOLUME conversations at.
 VOLUMES = (100, 1_000, 10_000, 100_000)
 PER_VOLUME = 1_000
-
-
-class UsageError(Exception):
-    """Something the person can fix: exit status 2 and the message."""
 
 
 def main(
@@ -149,7 +145,7 @@ def _measure(
         dates = DateRange.last_days(args.days, clock.now().date())
     except ValueError as error:
         raise UsageError(str(error)) from None
-    with _analytics_table(settings, clock) as (table, where):
+    with analytics_table(settings, clock) as (table, where):
         queries = read_events(table, dates, event_type="query")
         measured = measured_traffic(
             queries, args.days, assumed, hours_per_month=prices.hours_per_month
@@ -166,25 +162,6 @@ def _measure(
     if args.model:
         traffic = repriced(traffic, args.model)
     return traffic, f"* measured from analytics {span}"
-
-
-@contextmanager
-def _analytics_table(settings: Settings, clock: Clock) -> Iterator[tuple[Table, str]]:
-    """The analytics table ``chatbot analytics`` would read, and where it is."""
-    from chatbot.adapters.store import table_store
-
-    if settings.chatbot_env is Environment.AWS:
-        where = f"DynamoDB {settings.analytics_table} in {settings.aws_region}"
-    elif settings.sqlite_path.is_file():
-        where = str(settings.sqlite_path)
-    else:
-        path = settings.sqlite_path
-        raise UsageError(f"no local store at {path}: run `chatbot serve` or set CHATBOT_STATE_DIR")
-    store = table_store(settings, clock)
-    try:
-        yield store.table(ANALYTICS), where
-    finally:
-        store.close()
 
 
 # --- the report --------------------------------------------------------------------------
