@@ -83,6 +83,8 @@ EMBEDDING_DIMENSIONS ?= $(shell python3 -c "import json; print(json.load(open('c
 deploy: $(VENV)/.dev-installed node_modules/.installed
 	-$(BIN)/python scripts/route_vectors.py --titan --model-id $(EMBEDDING_MODEL_ID) \
 		--dimensions $(EMBEDDING_DIMENSIONS)
+	-$(BIN)/python scripts/train_router.py --titan --model-id $(EMBEDDING_MODEL_ID) \
+		--dimensions $(EMBEDDING_DIMENSIONS)
 	$(CDK) deploy $(CDK_APP) -c stage=$(STAGE) --no-notices --require-approval broadening \
 		--outputs-file cdk-outputs.json
 	$(BIN)/python scripts/smoke.py --outputs cdk-outputs.json

@@ -10,7 +10,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from chatbot.protocol import ACTIONS
-from stacks.bundling import FULL, LIGHT, route_vectors_warning
+from stacks.bundling import FULL, LIGHT, route_classifier_warning, route_vectors_warning
 from stacks.constructs.cleanup_schedule import CleanupSchedule
 from stacks.constructs.failure_queue import MAX_EVENT_AGE, FailedInvocations
 from stacks.constructs.function import ChatbotFunction
@@ -145,6 +145,11 @@ class ChatbotStack(Stack):
         )
         if missing_vectors:
             Annotations.of(engine).add_warning_v2("chatbot:routeVectors", missing_vectors)
+        missing_classifier = route_classifier_warning(
+            settings.embedding_model_id, settings.embedding_dimensions
+        )
+        if missing_classifier:
+            Annotations.of(engine).add_warning_v2("chatbot:routeClassifier", missing_classifier)
         # Failed async invocations (retry policy and why: failure_queue) wait in a queue.
         engine_failures = FailedInvocations(self, "EngineFailures", function=engine.function)
         # A resend may retry an answer once no invocation can still be making it: the engine's

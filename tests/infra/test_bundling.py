@@ -10,8 +10,12 @@ import pytest
 from aws_cdk.assertions import Annotations, Match
 
 from chatbot.adapters.aws.embeddings import TITAN_V2_MODEL_ID, BedrockRuntime, TitanEmbeddings
+from chatbot.engine.route_classifier import ClassifierKey, RouteClassifier
+from chatbot.engine.route_classifier import file_name as classifier_file_name
 from chatbot.engine.route_vectors import VectorsKey, encode, file_name
+from chatbot.engine.router import KEYWORD_PATTERNS
 from chatbot.engine.semantic_router import RouteExamples
+from chatbot.records import QueryType
 from stacks import bundling
 from stacks.settings import DEFAULTS
 from tests.infra.conftest import Synthesized
@@ -96,3 +100,25 @@ def test_the_stack_warns_at_synth_exactly_when_the_deployed_model_lacks_vectors(
         str(entry.entry.data).removesuffix(" [ack: chatbot:routeVectors]") for entry in warnings
     ]
     assert texts == ([expected] if expected else [])
+
+
+def test_a_model_without_a_trained_classifier_draws_a_synth_warning(tmp_path: Path) -> None:
+    message = bundling.route_classifier_warning("amazon.titan-embed-text-v2:0", 512, tmp_path)
+    assert message is not None
+    assert "scripts/train_router.py --titan" in message
+    assert "--dimensions 512" in message
+
+
+def test_a_shipped_classifier_for_the_model_silences_its_warning(tmp_path: Path) -> None:
+    embedding_id = bundling.titan_embedding_id("amazon.titan-embed-text-v2:0", 4)
+    width = 4 + len(KEYWORD_PATTERNS)
+    classifier = RouteClassifier(
+        key=ClassifierKey.current(embedding_id, 4),
+        routes=(QueryType.RAG, QueryType.GENERAL, QueryType.MCP_TOOL),
+        weights=((0.0,) * width,) * 3,
+        bias=(0.0, 0.0, 0.0),
+        min_confidence=0.8,
+        provenance={},
+    )
+    (tmp_path / classifier_file_name(embedding_id)).write_text(classifier.to_json())
+    assert bundling.route_classifier_warning("amazon.titan-embed-text-v2:0", 4, tmp_path) is None

@@ -39,6 +39,10 @@ async def test_as_the_router_it_replies_with_the_one_word_the_keyword_rules_give
     agent = Agent(model=OfflineModel(route="router"), callback_handler=None)
     replies = [
         str(await agent.invoke_async(message)).strip()
-        for message in ("search the documents for refund policy", "Hello!")
+        for message in (
+            "delete record 7b1d9e44",
+            "search the documents for refund policy",
+            "Hello!",
+        )
     ]
-    assert replies == ["tools", "general"]
+    assert replies == ["tools", "documents", "general"]

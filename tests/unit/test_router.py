@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.engine.router import ROUTE_LABELS, determine_query_type
+from chatbot.engine.router import ROUTE_LABELS, determine_query_type, keyword_route
 from chatbot.records import QueryType
 
 
@@ -15,8 +15,11 @@ from chatbot.records import QueryType
         "Please add a new note about the meeting",
         "show record 3f2a9c1e",
         "delete record ID 7b1d9e44",
-        "search the documents for refund policy",
         "update the task called deploy to done",
+        "Find my note about the dentist",
+        "List my tasks",
+        "Now delete it.",
+        "Save the policy summary as a note",
     ],
 )
 def test_requests_to_act_go_to_the_tools(message: str) -> None:
@@ -29,6 +32,11 @@ def test_requests_to_act_go_to_the_tools(message: str) -> None:
         "What does the architecture document say about ports?",
         "According to the handbook, how many leave days do I get?",
         "Which sources explain the WebSocket protocol?",
+        # Asking to search, summarize or quote the documents is a documents question.
+        "search the documents for refund policy",
+        "Summarize the section on data retention in the policy document",
+        "Quote the paragraph on overtime from the contract",
+        "What is our refund window for annual plans?",
     ],
 )
 def test_questions_about_documents_go_to_rag(message: str) -> None:
@@ -38,6 +46,12 @@ def test_questions_about_documents_go_to_rag(message: str) -> None:
 @pytest.mark.parametrize("message", ["Hello!", "What is the capital of France?", "Tell me a joke"])
 def test_everything_else_is_general_conversation(message: str) -> None:
     assert determine_query_type(message) is QueryType.GENERAL
+
+
+def test_keyword_route_is_none_where_no_rule_matches() -> None:
+    assert keyword_route("Tell me a joke") is None
+    assert keyword_route("show record 3f2a9c1e") is QueryType.MCP_TOOL
+    assert keyword_route("What does the handbook say?") is QueryType.RAG
 
 
 def test_every_route_has_one_distinct_word_for_a_model_to_reply_with() -> None:

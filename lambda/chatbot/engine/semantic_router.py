@@ -1,9 +1,14 @@
-"""The query router: embedding similarity to example questions, the model when unsure, rules last.
+"""The query router: a learned classifier over the message's embedding, the model when unsure.
 
-A message goes to the route (rag, general, mcp_tool) whose example questions it is most like.
-When the best route is not clearly ahead, a classifier (the configured language model, asked
-for one word) decides; when there is none, or it fails, the keyword rules of
-``chatbot.engine.router`` do. The examples live in ``route_examples.yaml`` beside this module.
+A message goes to the route (rag, general, mcp_tool) the router's trained classifier
+(``chatbot.engine.route_classifier``: weights shipped per embedding model) gives the highest
+probability. When that probability is below the classifier's ``min_confidence``, the
+configured language model is asked for one word; when there is no model to ask (offline), or
+it fails, a keyword rule decides where one matches, else the classifier's best route stands.
+Where no classifier was trained for the running embedding model, the router goes by the
+nearest example questions (``route_examples.yaml`` beside this module) with score and margin
+thresholds instead, and the keyword rules of ``chatbot.engine.router`` decide what neither the
+similarity nor the model settles.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ import yaml
 from aws_lambda_powertools import Logger
 
 from chatbot.embeddings import Embeddings
+from chatbot.engine import route_classifier
+from chatbot.engine.route_classifier import ClassifierKey, RouteClassifier, RouteClassifierError
 from chatbot.engine.route_vectors import RouteVectorsError, VectorsKey, file_name, load_shipped
-from chatbot.engine.router import ROUTE_LABELS, determine_query_type
+from chatbot.engine.router import ROUTE_LABELS, determine_query_type, keyword_route
 from chatbot.records import QueryType
 
 if TYPE_CHECKING:
@@ -51,16 +58,23 @@ EXAMPLE_BATCH: Final = 16
 WARM_UP_TEXT: Final = "hello"
 
 Classifier = Callable[[str], Awaitable[QueryType | None]]
-# How the route was decided; "follow-up" is the engine's: a short follow-up kept on the path
-# of the question before it.
-Method = Literal["semantic", "model", "rules", "follow-up"]
+# How the route was decided: "semantic" by the classifier (or the nearest examples) alone,
+# "model" by the language model when that was unsure, "guess" by the classifier's best route
+# when it was unsure, no model answered and no keyword rule matched, "rules" by the keyword
+# rules; "follow-up" is the engine's: a short follow-up kept on the path of the question
+# before it.
+Method = Literal["semantic", "model", "guess", "rules", "follow-up"]
+# Which classifier a router uses: the one shipped for its embedding model, or none (the
+# nearest example questions decide).
+ClassifierChoice = RouteClassifier | Literal["shipped", "none"]
 
 CLASSIFIER_PROMPT: Final = """\
 You route messages in a company chatbot. Reply with exactly one word:
 documents - a question answered from the user's own documents (policies, handbooks, manuals, \
-contracts, reports, notes, company facts), with citations
-tools - an explicit request to search the documents, or to create, read, update, delete or \
-list the user's records, notes, tasks or entries
+contracts, reports, meeting notes, company facts), with citations; also any request to \
+search, summarize or quote the documents
+tools - a request to create, read, update, delete, list or find the user's own records, \
+notes, tasks or entries
 general - anything else: conversation, general knowledge, writing help, or a question about \
 the previous answer
 The user's message is the next turn. Do not answer it; reply with the one word."""
@@ -127,6 +141,9 @@ class RouteDecision:
     margin: float = 0.0
 
 
+# The shipped classifiers, once per process and key (None: no file for that key).
+_classifiers: dict[ClassifierKey, RouteClassifier | None] = {}
+
 # The examples' vectors, once per process and model: shipped in the package when a file
 # matches (chatbot.engine.route_vectors), else embedded, in AWS a Titan request each.
 _example_vectors: dict[tuple[str, int, str], list[tuple[QueryType, list[float]]]] = {}
@@ -134,11 +151,14 @@ _embedding_examples = threading.Lock()
 
 
 class QueryRouter:
-    """Routes messages by similarity to example questions, asking a classifier when unsure.
+    """Routes messages with the learned classifier, else by similarity to example questions,
+    asking a language model (``classify``) when unsure.
 
-    ``min_score`` is the least similarity the best route needs and ``min_margin`` its least
-    lead over the second best; below either, the router is unsure. Build one per process.
-    ``vectors`` is the folder of precomputed example vectors (the package's by default).
+    ``classifier`` is the one shipped for the embedding model by default, a given one, or
+    "none". Without one, ``min_score`` is the least similarity the best route needs and
+    ``min_margin`` its least lead over the second best; below either, the router is unsure.
+    Build one per process. ``vectors`` is the folder of precomputed example vectors (the
+    package's by default).
     """
 
     def __init__(
@@ -151,8 +171,10 @@ class QueryRouter:
         classify: Classifier | None = None,
         classify_seconds: float = DEFAULT_CLASSIFY_SECONDS,
         vectors: Traversable | Path | None = None,
+        classifier: ClassifierChoice = "shipped",
     ) -> None:
         self._embeddings = embeddings
+        self._classifier_choice = classifier
         self._vectors_folder = vectors
         self._examples = examples or RouteExamples.load()
         self.min_score = min_score
@@ -173,20 +195,62 @@ class QueryRouter:
     async def route(self, message: str, classify: Classifier | None = None) -> RouteDecision:
         """Decide the route of one message. ``classify`` overrides the one given at build."""
         classify = classify or self._classify
-        if self._embeddings is None or not message.strip():
+        embeddings = self._embeddings
+        if embeddings is None or not message.strip():
             return RouteDecision(determine_query_type(message), "rules")
         try:
-            scores = await asyncio.to_thread(self.scores, message)
-        except Exception as error:  # any embeddings failure: the classifier decides
+            vector = await asyncio.to_thread(embeddings.embed_query, message)
+            classifier = self.classifier()
+            if classifier is None:
+                scores = self.scores_of_vector(vector)
+            else:
+                scores = classifier.probabilities(vector, message)
+        except Exception as error:  # any embeddings failure: the model decides
             logger.warning("semantic routing failed", extra={"error": type(error).__name__})
             return await self._ask(message, classify, 0.0, 0.0)
         best, score, margin = ranked(scores)
-        if self.is_confident(score, margin):
+        if classifier is None:
+            if self.is_confident(score, margin):
+                return RouteDecision(best, "semantic", score, margin)
+            return await self._ask(message, classify, score, margin)
+        if score >= classifier.min_confidence:
             return RouteDecision(best, "semantic", score, margin)
-        return await self._ask(message, classify, score, margin)
+        return await self._ask(message, classify, score, margin, guess=best)
 
     def is_confident(self, score: float, margin: float) -> bool:
         return score >= self.min_score and margin >= self.min_margin
+
+    def classifier(self) -> RouteClassifier | None:
+        """The learned classifier this router uses, or None (the nearest examples decide)."""
+        choice, embeddings = self._classifier_choice, self._embeddings
+        if isinstance(choice, RouteClassifier):
+            return choice
+        if choice == "none" or embeddings is None:
+            return None
+        key = ClassifierKey.current(embeddings.model_id, embeddings.dimensions)
+        with _embedding_examples:
+            if key not in _classifiers:
+                try:
+                    _classifiers[key] = route_classifier.load_shipped(key)
+                except (OSError, RouteClassifierError) as error:
+                    logger.warning(
+                        "the shipped route classifier is unreadable", extra={"error": str(error)}
+                    )
+                    _classifiers[key] = None
+                if _classifiers[key] is None:
+                    logger.info(
+                        "no route classifier for this model: routing by the nearest examples "
+                        "(scripts/train_router.py trains one)",
+                        extra={"model": embeddings.model_id},
+                    )
+            return _classifiers[key]
+
+    def probabilities(self, message: str) -> dict[QueryType, float]:
+        """Each route's probability by the learned classifier (which must exist)."""
+        classifier = self.classifier()
+        if classifier is None or self._embeddings is None:
+            raise ValueError("this router has no learned classifier")
+        return classifier.probabilities(self._embeddings.embed_query(message), message)
 
     def scores(self, message: str) -> dict[QueryType, float]:
         """Each route's similarity to the message: that of its nearest example."""
@@ -208,7 +272,8 @@ class QueryRouter:
         embedding model (by embedding one fixed text: the local model loads in seconds).
         Blocking; a server calls it before it takes questions, Lambda does not."""
         if self._embeddings is not None:
-            self.example_vectors()
+            if self.classifier() is None:
+                self.example_vectors()
             self._embeddings.embed_query(WARM_UP_TEXT)
 
     def example_vectors(self) -> list[tuple[QueryType, list[float]]]:
@@ -249,8 +314,15 @@ class QueryRouter:
         return vectors
 
     async def _ask(
-        self, message: str, classify: Classifier | None, score: float, margin: float
+        self,
+        message: str,
+        classify: Classifier | None,
+        score: float,
+        margin: float,
+        guess: QueryType | None = None,
     ) -> RouteDecision:
+        """The model's route; else a keyword rule's or, where none matches, the classifier's
+        ``guess``; with no guess, the keyword rules' (general when none matches)."""
         if classify is not None:
             try:
                 answer = await asyncio.wait_for(classify(message), self._classify_seconds)
@@ -260,6 +332,11 @@ class QueryRouter:
                 if answer is not None:
                     return RouteDecision(answer, "model", score, margin)
                 logger.info("the model's route was not one of the three")
+        if guess is not None and keyword_route(message) is None:
+            # No rule speaks to it: the classifier's best route. Where a rule matched, the rule
+            # is right more often on the questions the classifier is unsure of (83 % for this
+            # mix against 65 % for its best route alone, cross-validated on the tuning set).
+            return RouteDecision(guess, "guess", score, margin)
         return RouteDecision(determine_query_type(message), "rules", score, margin)
 
 
@@ -330,15 +407,20 @@ def router_from_settings(
     classify_seconds: float = DEFAULT_CLASSIFY_SECONDS,
     model_for: Callable[[QueryType], Model] | None = None,
 ) -> QueryRouter:
-    """The configured embeddings, and the configured model as the classifier. ``model_for``
-    is the engine's model factory, so that both share one model client."""
+    """The configured embeddings, and the configured model asked when the router is unsure.
+    ``model_for`` is the engine's model factory, so that both share one model client. The
+    offline model is not asked: it would answer by the keyword rules, which the classifier's
+    own best route beats."""
     from chatbot.embeddings import embeddings_from_settings
 
+    classify = None
+    if settings.model_provider != "offline":
+        classify = model_classifier(classifier_model(settings, model_for))
     return QueryRouter(
         embeddings_from_settings(settings),
         min_score=min_score,
         min_margin=min_margin,
-        classify=model_classifier(classifier_model(settings, model_for)),
+        classify=classify,
         classify_seconds=classify_seconds,
     )
 

@@ -1,12 +1,15 @@
-"""Routing evaluation: the semantic router against labelled questions, beside the keyword rules.
+"""Routing evaluation: the semantic router against labelled questions, beside simpler ways.
 
-Each question of a labelled set (JSONL: ``text``, ``route``) is routed three ways: by the
-router as the engine runs it (similarity to the example questions, the classifier model when
-unsure, the rules if that fails), by the nearest route alone (no thresholds, no model), and by
-the keyword rules alone. Reports accuracy overall and per route, the confusion matrix and the
-share of questions the model decided. ``--tune`` instead searches the thresholds on a set.
+Each question of a labelled set (JSONL: ``text``, ``route``) is routed by the router as the
+engine runs it (the learned classifier; the model when it is unsure; offline, a matching
+keyword rule or else the classifier's best route), by the classifier's best route alone, by
+the nearest example questions alone (no thresholds, no model), and by the keyword rules alone.
+Reports accuracy overall and per route, the confusion matrix and the share of questions the
+model was needed for. ``--tune`` instead searches the nearest-example thresholds (the router's
+way where no classifier was trained for the embedding model) on a set; the classifier itself
+is trained by ``scripts/train_router.py``.
 
-    chatbot eval routing [--data FILE] [--classifier offline|configured|none] [--output FILE]
+    chatbot eval routing [--data FILE] [--classifier none|offline|configured] [--output FILE]
     chatbot eval routing --tune [--data tests/data/routing/tune.jsonl]
 """
 
@@ -129,6 +132,8 @@ class RoutingReport:
     classifier: str
     min_score: float
     min_margin: float
+    # The learned classifier's least confidence, when the router has one.
+    min_confidence: float | None
     results: tuple[SystemResult, ...]
     misrouted: tuple[tuple[LabelledQuestion, QueryType, str], ...] = field(default=())
 
@@ -137,8 +142,7 @@ class RoutingReport:
         lines = [
             f"Set `{self.data}`: {self.questions} questions "
             f"({', '.join(f'{r.value} {counts[r]}' for r in ROUTES)}); embeddings "
-            f"{self.embedding_model}; thresholds min_score {self.min_score:.2f}, min_margin "
-            f"{self.min_margin:.2f}; classifier when unsure: {self.classifier}.",
+            f"{self.embedding_model}; {self._how()}; model when unsure: {self.classifier}.",
             "",
             "| system | accuracy | rag | general | mcp_tool | needed the model | ms/question |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -151,7 +155,7 @@ class RoutingReport:
             lines.append(f"| {r.name} | {r.accuracy:.1%} | {per_route} | {model} | {ms:.1f} |")
         router = self.results[0]
         lines.append("")
-        for method in ("semantic", "model", "rules"):
+        for method in ("semantic", "model", "guess", "rules"):
             decided, right = router.accuracy_by(method)
             if decided:
                 lines.append(
@@ -168,6 +172,14 @@ class RoutingReport:
                 for q, got, how in self.misrouted
             ]
         return "\n".join(lines) + "\n"
+
+    def _how(self) -> str:
+        if self.min_confidence is not None:
+            return f"learned classifier, min_confidence {self.min_confidence:.4f}"
+        return (
+            f"nearest examples (no classifier for this model), min_score {self.min_score:.2f}, "
+            f"min_margin {self.min_margin:.2f}"
+        )
 
 
 def _confusion_table(result: SystemResult) -> list[str]:
@@ -191,12 +203,21 @@ async def evaluate(
     embeddings_name: str,
     data_name: str,
 ) -> RoutingReport:
-    """Route every question three ways: the router, the nearest route, the rules."""
+    """Route every question by the router, the classifier alone (when the router has one),
+    the nearest route and the rules."""
     labels = tuple(q.route for q in questions)
     router.example_vectors()  # embedded before the clock starts, as a warm process has them
+    learned = router.classifier()
     started = time.perf_counter()
     decisions = [await router.route(q.text, classifier) for q in questions]
     router_seconds = time.perf_counter() - started
+    alone: tuple[SystemResult, ...] = ()
+    if learned is not None:
+        started = time.perf_counter()
+        best = tuple(ranked(router.probabilities(q.text))[0] for q in questions)
+        seconds = time.perf_counter() - started
+        name = "classifier's best route only (no model, no rules)"
+        alone = (SystemResult(name, labels, best, (), seconds),)
     started = time.perf_counter()
     nearest = tuple(ranked(router.scores(q.text))[0] for q in questions)
     nearest_seconds = time.perf_counter() - started
@@ -212,6 +233,7 @@ async def evaluate(
     )
     results = (
         routed,
+        *alone,
         SystemResult(
             "nearest route only (no thresholds, no model)", labels, nearest, (), nearest_seconds
         ),
@@ -229,6 +251,7 @@ async def evaluate(
         classifier=classifier_name,
         min_score=router.min_score,
         min_margin=router.min_margin,
+        min_confidence=learned.min_confidence if learned is not None else None,
         results=results,
         misrouted=misrouted,
     )
@@ -327,10 +350,16 @@ def main(
     parser.add_argument("--data", type=Path, help="labelled questions (JSONL)")
     parser.add_argument(
         "--classifier",
-        choices=("offline", "configured", "none"),
-        default="offline",
-        help="the model asked when the router is unsure: the offline model (keyword rules), "
-        "the one CHATBOT_MODEL configures, or none (the rules directly)",
+        choices=("none", "offline", "configured"),
+        default="none",
+        help="the model asked when the router is unsure: none (as the engine runs offline: a "
+        "matching keyword rule, else the classifier's best route), the offline model (it "
+        "answers by the keyword rules) or the one CHATBOT_MODEL configures",
+    )
+    parser.add_argument(
+        "--nearest",
+        action="store_true",
+        help="route by the nearest examples, as where no classifier was trained for the model",
     )
     parser.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE)
     parser.add_argument("--min-margin", type=float, default=DEFAULT_MIN_MARGIN)
@@ -351,7 +380,12 @@ def main(
         embeddings = LocalEmbeddings
     try:
         model = embeddings()
-        router = QueryRouter(model, min_score=options.min_score, min_margin=options.min_margin)
+        router = QueryRouter(
+            model,
+            min_score=options.min_score,
+            min_margin=options.min_margin,
+            classifier="none" if options.nearest else "shipped",
+        )
         if options.tune:
             grid = threshold_grid(questions, router)
             text = tuning_markdown(_relative(data), grid, choose_threshold(grid))
@@ -379,7 +413,7 @@ def main(
 _CLASSIFIER_NAMES: Final = {
     "offline": "the offline model (it answers by the keyword rules)",
     "configured": "the model CHATBOT_MODEL configures",
-    "none": "none (the keyword rules)",
+    "none": "none (offline: a matching keyword rule, else the classifier's best route)",
 }
 
 
