@@ -8,6 +8,10 @@ build (``+cpu``) is served by PyTorch's own index. So this first asks pip's conf
 pinned build is not there PyTorch's CPU index, https://download.pytorch.org/whl/cpu
 (TORCH_CPU_INDEX_URL overrides it; the tests point it at a local index).
 
+On macOS PyPI's plain torch is already the CPU-only build, and no ``+cpu`` one exists, so
+requirements-local.txt pins plain torch there (a ``sys_platform`` marker on each torch line),
+and this asks pip's configured sources for it, never PyTorch's index.
+
 torch alone, without its dependencies: the Makefile's next pip call installs those with the
 rest of the requirements, pinned, and finds torch already satisfied, so pip never resolves
 PyPI's CUDA build. Only the standard library: this runs in a fresh venv before anything else.
@@ -27,20 +31,42 @@ from typing import TextIO
 
 PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 INDEX_VARIABLE = "TORCH_CPU_INDEX_URL"
-PIN = re.compile(r"torch==(?P<version>[^\s;#]+)\s*(?:#.*)?")
+PIN = re.compile(r"torch==(?P<version>[^\s;#]+)\s*(?:;(?P<marker>[^#]*))?(?:#.*)?")
+# The one kind of environment marker the torch lines use: sys_platform == or != "name".
+PLATFORM_MARKER = re.compile(
+    r"""sys_platform\s*(?P<op>==|!=)\s*(?P<q>["'])(?P<name>[^"']+)(?P=q)"""
+)
+# Where PyPI's plain torch wheel is the CPU-only build: no PyTorch CPU index needed.
+PLAIN_WHEEL_IS_CPU = frozenset({"darwin"})
 
 
-def torch_requirement(requirements: Path) -> str:
-    """The ``torch==...`` line of a requirements file, as pip takes it."""
+def torch_requirement(requirements: Path, platform: str = sys.platform) -> str:
+    """The ``torch==...`` line of a requirements file that applies on ``platform`` (a
+    ``sys.platform`` value), as pip takes it."""
     for line in requirements.read_text(encoding="utf-8").splitlines():
         match = PIN.fullmatch(line.strip())
-        if match:
+        if match and _applies(match["marker"], platform, requirements):
             return f"torch=={match['version']}"
-    raise SystemExit(f"install_torch: {requirements} has no 'torch==<version>' line")
+    raise SystemExit(f"install_torch: {requirements} has no 'torch==<version>' line for {platform}")
 
 
-def fallback_index(environ: Mapping[str, str]) -> str:
-    """The index asked when pip's configured sources lack the pinned build."""
+def _applies(marker: str | None, platform: str, requirements: Path) -> bool:
+    if marker is None or not marker.strip():
+        return True
+    match = PLATFORM_MARKER.fullmatch(marker.strip())
+    if match is None:
+        raise SystemExit(
+            f"install_torch: {requirements}: the torch marker {marker.strip()!r} is not "
+            "sys_platform == or != '<name>', the only kind this reads"
+        )
+    return (match["name"] == platform) == (match["op"] == "==")
+
+
+def fallback_index(environ: Mapping[str, str], platform: str = sys.platform) -> str | None:
+    """The index asked when pip's configured sources lack the pinned build; None where
+    PyPI's plain wheel is the CPU build (macOS), so there is nothing else to ask."""
+    if platform in PLAIN_WHEEL_IS_CPU:
+        return None
     return environ.get(INDEX_VARIABLE) or PYTORCH_CPU_INDEX
 
 
@@ -75,7 +101,15 @@ def main(argv: Sequence[str]) -> int:
         report = Path(scratch) / "report.json"
         say(f"{requirement} from pip's configured sources...")
         result = pip_install(requirement, options, report)
-        if result.returncode != 0:
+        if result.returncode != 0 and index is None:
+            sys.stderr.write(result.stdout + result.stderr)
+            say(
+                f"{requirement} is not in pip's configured sources (on {sys.platform} PyPI's "
+                "plain torch is the CPU build). Check the network, or pip's index settings.",
+                sys.stderr,
+            )
+            return 1
+        if result.returncode != 0 and index is not None:
             say(f"not there; from PyTorch's CPU index {index} instead...")
             fallback = pip_install(requirement, [*options, "--extra-index-url", index], report)
             if fallback.returncode != 0:

@@ -105,6 +105,17 @@ class InternalError(ChatbotError):
     retryable = True
 
 
+class AnswerTooLargeError(InternalError):
+    """The connection refused an answer's final frame as too large, though answers are bounded
+    to fit API Gateway's limit: our fault, not the person's (so not MESSAGE_TOO_LARGE, which
+    would say their message was too long). Not retryable: a resend repeats the same frame."""
+
+    retryable = False
+    default_message = (
+        "The answer was too large to send. It is saved in this conversation's history."
+    )
+
+
 def as_chatbot_error(error: BaseException) -> ChatbotError:
     """Any exception as a ChatbotError; unknown ones become INTERNAL_ERROR with a safe message."""
     if isinstance(error, ChatbotError):

@@ -10,8 +10,10 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_logs as logs
+from aws_cdk.assertions import Template
 
 from stacks.log_retention import RETENTION, retention_days
+from stacks.region_rule import require_profile_regions
 from tests.infra.conftest import Synthesized, synthesize
 from tests.infra.test_stack import function, permissions, role_statements
 
@@ -132,6 +134,19 @@ def test_an_eu_profile_model_id_may_deploy_in_eu_regions_only(kept: Synthesized)
     assert region == {"Ref": "AWS::Region"}
     assert {"eu-west-1", "eu-central-1"} <= set(regions)
     assert all(name.startswith("eu-") for name in regions)
+
+
+def test_an_apac_profile_model_id_may_deploy_in_asia_pacific_regions_only() -> None:
+    stack = cdk.Stack(cdk.App(), "ApacRule")
+    require_profile_regions(stack, ("apac.anthropic.claude-sonnet-4-5-20250929-v1:0",))
+    rules = Template.from_stack(stack).to_json()["Rules"]
+
+    [assertion] = rules["InferenceProfileRegion"]["Assertions"]
+    regions, region = assertion["Assert"]["Fn::Contains"]
+    assert region == {"Ref": "AWS::Region"}
+    assert {"ap-northeast-1", "ap-south-1", "ap-southeast-1", "ap-southeast-2"} <= set(regions)
+    assert all(name.startswith("ap-") for name in regions)
+    assert "'apac.'" in assertion["AssertDescription"]
 
 
 def test_model_ids_without_a_geography_need_no_rule(tmp_path: Path) -> None:

@@ -27,6 +27,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "install_torch.py"
 CPU = "2.13.0+cpu"
+PLAIN = "2.13.0"
+# Runs the script (argv[2]) with sys.platform set to argv[1].
+AS_PLATFORM = (
+    "import runpy, sys; sys.platform = sys.argv[1]; sys.argv = sys.argv[2:]; "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
 
 
 def build_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> Path:
@@ -91,12 +97,21 @@ class Machine:
         return env
 
     def install_torch(
-        self, env: dict[str, str], *pip_options: str
+        self, env: dict[str, str], *pip_options: str, platform: str | None = None
     ) -> subprocess.CompletedProcess[str]:
+        """The script as the Makefile runs it; with ``platform``, as if ``sys.platform`` were
+        that (pip itself still runs for this machine)."""
         requirements = self.tmp / "requirements-local.txt"
-        requirements.write_text(f"-c requirements.txt\n# the CPU build\ntorch=={CPU}\nsix==1.0\n")
+        requirements.write_text(
+            "-c requirements.txt\n# the CPU build\n"
+            f'torch=={CPU}; sys_platform != "darwin"\n'
+            f'torch=={PLAIN}; sys_platform == "darwin"\nsix==1.0\n'
+        )
+        run = [sys.executable, str(SCRIPT)]
+        if platform is not None:
+            run = [sys.executable, "-c", AS_PLATFORM, platform, str(SCRIPT)]
         return subprocess.run(
-            [sys.executable, str(SCRIPT), str(requirements), *pip_options],
+            [*run, str(requirements), *pip_options],
             capture_output=True,
             text=True,
             env=env,
@@ -210,11 +225,51 @@ def load_script() -> ModuleType:
 def test_the_fallback_is_pytorch_cpu_index_unless_the_variable_names_another() -> None:
     script = load_script()
 
-    assert script.fallback_index({}) == "https://download.pytorch.org/whl/cpu"
-    assert script.fallback_index({"TORCH_CPU_INDEX_URL": "file:///i/"}) == "file:///i/"
+    assert script.fallback_index({}, "linux") == "https://download.pytorch.org/whl/cpu"
+    assert script.fallback_index({"TORCH_CPU_INDEX_URL": "file:///i/"}, "linux") == "file:///i/"
 
 
-def test_the_pin_is_read_from_the_requirements_file_the_makefile_installs() -> None:
+def test_on_macos_there_is_no_fallback_index_whatever_the_variable_says() -> None:
     script = load_script()
 
-    assert script.torch_requirement(ROOT / "requirements-local.txt") == f"torch=={CPU}"
+    assert script.fallback_index({}, "darwin") is None
+    assert script.fallback_index({"TORCH_CPU_INDEX_URL": "file:///i/"}, "darwin") is None
+
+
+@pytest.mark.parametrize(("platform", "pin"), [("linux", CPU), ("win32", CPU), ("darwin", PLAIN)])
+def test_the_pin_is_read_from_the_requirements_file_the_makefile_installs(
+    platform: str, pin: str
+) -> None:
+    script = load_script()
+
+    assert script.torch_requirement(ROOT / "requirements-local.txt", platform) == f"torch=={pin}"
+
+
+def test_a_torch_marker_the_script_cannot_read_stops_it(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text('torch==2.13.0; python_version >= "3.11"\n')
+
+    with pytest.raises(SystemExit, match="python_version"):
+        load_script().torch_requirement(requirements, "linux")
+
+
+def test_on_macos_plain_torch_comes_from_pypi_and_pytorch_index_is_never_asked(
+    machine: Machine,
+) -> None:
+    result = machine.install_torch(machine.env(), "--dry-run", platform="darwin")
+
+    expected = f"{machine.pypi}torch/torch-{PLAIN}-py3-none-any.whl"
+    assert source_line(result) == f"install_torch: torch=={PLAIN} from {expected}"
+    assert "PyTorch's CPU index" not in result.stdout
+
+
+def test_on_macos_a_pypi_without_torch_fails_without_trying_pytorch_index(
+    machine: Machine,
+) -> None:
+    empty = simple_index(machine.tmp / "empty", {})
+
+    result = machine.install_torch(machine.env(PIP_INDEX_URL=empty), "--dry-run", platform="darwin")
+
+    assert result.returncode == 1
+    assert f"torch=={PLAIN} is not in pip's configured sources (on darwin" in result.stderr
+    assert "PyTorch's CPU index" not in result.stdout

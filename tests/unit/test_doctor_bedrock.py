@@ -152,6 +152,14 @@ def test_a_profile_of_another_geography_fails_without_a_call_and_names_the_right
     assert f"-c claudeModelId=eu.{CLAUDE_BASE}" in finding.fix
 
 
+def test_a_us_profile_in_an_asia_pacific_region_fails_and_names_the_apac_one() -> None:
+    finding = profile("ap-southeast-1", None)
+
+    assert finding is not None and finding.status is Status.FAIL
+    assert finding.found == "a us. inference profile cannot be called from ap-southeast-1"
+    assert f"-c claudeModelId=apac.{CLAUDE_BASE}" in finding.fix
+
+
 def test_a_profile_the_region_does_not_offer_fails_with_how_to_list_them() -> None:
     finding = profile(
         "us-west-1", None, service_error_code="ResourceNotFoundException", http_status_code=404
@@ -173,7 +181,12 @@ def test_an_operator_who_may_not_read_the_profile_is_told_the_permission_it_take
 
 @pytest.mark.parametrize(
     ("model_id", "region"),
-    [("global.anthropic.claude-sonnet-4-5-20250929-v1:0", "sa-east-1"), (CLAUDE, "us-west-2")],
+    [
+        ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", "sa-east-1"),
+        (CLAUDE, "us-west-2"),
+        (f"apac.{CLAUDE_BASE}", "ap-northeast-1"),
+        (f"apac.{CLAUDE_BASE}", "ap-south-1"),
+    ],
 )
 def test_a_prefix_that_fits_the_region_passes_the_offline_check(model_id: str, region: str) -> None:
     bedrock = boto3.client("bedrock", region_name=region)

@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 from aws_lambda_powertools import Logger
 
-from chatbot.ports import ConnectionGoneError, ConnectionSender, EngineRequest
-from chatbot.server_frames import ServerFrame
+from chatbot.errors import AnswerTooLargeError
+from chatbot.ports import ConnectionGoneError, ConnectionSender, EngineRequest, FrameTooLargeError
+from chatbot.server_frames import ErrorFrame, ServerFrame
 
 logger = Logger(service="chatbot", child=True)
 
@@ -41,13 +42,34 @@ class FinalFrameDelivery:
                 return
         logger.info("client left before the answer", extra={"messageId": request.messageId})
 
-    def _post(self, request: EngineRequest, connection_id: str, data: str) -> bool:
+    def _post(
+        self, request: EngineRequest, connection_id: str, data: str, *, replace: bool = True
+    ) -> bool:
         """Post ``data``; False if the connection is gone or the post failed (the answer,
-        if any, is stored: the client gets it on resume or by resending)."""
+        if any, is stored: the client gets it on resume or by resending). A frame the
+        connection refuses as too large is replaced by an ``error`` for the message."""
         try:
             self._sender.post(connection_id, data)
         except ConnectionGoneError:
             return False
+        except FrameTooLargeError as error:
+            if not replace:
+                logger.error(
+                    "error frame too large for the connection", extra={"limit": error.limit}
+                )
+                return False
+            # Sizes only: the frame holds the answer, and maybe what the user wrote.
+            logger.error(
+                "final frame too large for the connection",
+                extra={
+                    "messageId": request.messageId,
+                    "connectionId": connection_id,
+                    "bytes": error.size,
+                    "limit": error.limit,
+                },
+            )
+            refusal = ErrorFrame.from_error(AnswerTooLargeError(), request.messageId)
+            return self._post(request, connection_id, refusal.to_json(), replace=False)
         except Exception as error:
             logger.warning(
                 "final frame not sent",

@@ -6,7 +6,7 @@ call and a charge. So fragments are held and sent together: the first fragment o
 at once (it is what the user waits for), then whatever has gathered once the oldest held text
 has waited ``max_wait`` seconds or ``max_chars`` characters have gathered, and the rest when
 the answer ends. The concatenation of the frames is the answer, in order, with no gaps in the
-frame index (PROTOCOL.md).
+frame index (PROTOCOL.md). A frame the connection refuses as too large is sent again as two.
 
 An answer's text is bounded (``max_bytes``, its size inside JSON) so that its final
 ``message`` frame fits API Gateway's frame limit: text past the bound is dropped and a note
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from aws_lambda_powertools import Logger
 
-from chatbot.ports import ConnectionGoneError, ConnectionSender
+from chatbot.ports import ConnectionGoneError, ConnectionSender, FrameTooLargeError
 from chatbot.server_frames import ANSWER_CUT_NOTE, MAX_ANSWER_CONTENT_BYTES, DeltaFrame, json_bytes
 
 logger = Logger(service="chatbot", child=True)
@@ -146,15 +146,27 @@ class DeltaStream:
         self.flush()
 
     def _post(self, content: str) -> None:
-        index = self.stats.posts
-        self.stats.posts += 1
         if self.client_gone:
+            self.stats.posts += 1
             return
-        frame = DeltaFrame(messageId=self._message_id, index=index, content=content)
+        frame = DeltaFrame(messageId=self._message_id, index=self.stats.posts, content=content)
         try:
             self._sender.post(self._connection_id, frame.to_json())
         except ConnectionGoneError:
             # The answer is still stored: the client gets it from history or by resending.
+            self.client_gone = True
+        except FrameTooLargeError as error:
+            if len(content) > 1:
+                # A connection with a smaller limit than the one max_chars is set for: the
+                # same text in two frames, the index still without gaps.
+                middle = len(content) // 2
+                self._post(content[:middle])
+                self._post(content[middle:])
+                return
+            logger.warning(
+                "delta too large for the connection",
+                extra={"messageId": self._message_id, "limit": error.limit},
+            )
             self.client_gone = True
         except Exception as error:
             # A sender that fails otherwise (throttled, timed out) gets no more deltas: the
@@ -164,6 +176,7 @@ class DeltaStream:
                 extra={"messageId": self._message_id, "error": type(error).__name__},
             )
             self.client_gone = True
+        self.stats.posts += 1
 
 
 def _prefix_within(text: str, max_bytes: int) -> str:
