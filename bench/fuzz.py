@@ -9,6 +9,7 @@ random.Random, so a run is repeatable: ``--seed`` picks the run.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import math
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,10 @@ def snapshot(runtime: Runtime) -> tuple[Any, list[Any]]:
     """The session record and every conversation record of the session."""
     binding = runtime.tables.connections.get({"connectionId": CONNECTION})
     assert binding is not None
-    session_id = binding["sessionId"]
+    return session_snapshot(runtime, binding["sessionId"])
+
+
+def session_snapshot(runtime: Runtime, session_id: str) -> tuple[Any, list[Any]]:
     session = runtime.tables.sessions.get({"sessionId": session_id})
     history = runtime.tables.conversations.query(session_id)
     return session, history.items
@@ -332,16 +336,21 @@ class Tally:
     classes: Counter[str] = field(default_factory=Counter)
 
 
-def fuzz(target: Target, frames: int, seed: int) -> Tally:
+def seeded_frames(frames: int, seed: int) -> Iterator[tuple[str, str | bytes, bool]]:
+    """``frames`` frames as they go on the wire: (class, frame, whether it is refused)."""
     rng = random.Random(seed)
     generators = [generator for generator, _ in GENERATORS]
     weights = [weight for _, weight in GENERATORS]
-    tally = Tally()
-    started = time.perf_counter()
     for _ in range(frames):
         generator = rng.choices(generators, weights)[0]
         kind, generated, refused = generator(rng)
-        frame = on_the_wire(generated)
+        yield kind, on_the_wire(generated), refused
+
+
+def fuzz(target: Target, frames: int, seed: int) -> Tally:
+    tally = Tally()
+    started = time.perf_counter()
+    for kind, frame, refused in seeded_frames(frames, seed):
         tally.classes[kind] += 1
         target.sender.frames.clear()
         try:
@@ -407,11 +416,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=100_000, help="frames to send")
     parser.add_argument("--seed", type=int, default=13, help="random.Random seed")
     parser.add_argument("--output", type=Path, help="append the results to this Markdown file")
+    parser.add_argument(
+        "--socket",
+        action="store_true",
+        help="send the frames over a real WebSocket to the local gateway (bench/fuzz_socket.py)",
+    )
     arguments = parser.parse_args(argv)
     # One warning per refused frame would be most of the run's time; errors still show.
     for name in list(logging.root.manager.loggerDict):
         if name == "chatbot" or name.startswith("chatbot."):
             logging.getLogger(name).setLevel(logging.ERROR)
+    if arguments.socket:
+        return _over_socket(arguments)
     with tempfile.TemporaryDirectory(prefix="chatbot-fuzz-") as folder:
         target = build_target(Path(folder) / "state")
         before = snapshot(target.runtime)
@@ -430,6 +446,29 @@ def main(argv: list[str] | None = None) -> int:
         )
     failed = tally.crashes or tally.wrong_answers or not unchanged or target.invoker.requests
     return 1 if failed else 0
+
+
+def _over_socket(arguments: argparse.Namespace) -> int:
+    from fuzz_socket import fuzz_over_socket, socket_failed, socket_report
+
+    # The gateway's loggers exist now: its INFO line a request would be most of the run too.
+    for name in list(logging.root.manager.loggerDict):
+        if name == "chatbot" or name.startswith("chatbot."):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    frames = seeded_frames(arguments.frames, arguments.seed)
+    tally = asyncio.run(fuzz_over_socket(frames, session_snapshot))
+    text = socket_report(tally, arguments.seed)
+    print(text)
+    if arguments.output:
+        command = "python bench/fuzz.py " + shlex.join(sys.argv[1:])
+        append_section(
+            arguments.output,
+            f"`{command}` (over a real socket)\n\n{text}",
+            title="Fuzzing the WebSocket handler",
+            command="bench/fuzz.py",
+            when=SystemClock().now(),
+        )
+    return 1 if socket_failed(tally) else 0
 
 
 if __name__ == "__main__":

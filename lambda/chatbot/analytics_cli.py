@@ -259,6 +259,9 @@ def breakdowns(total: DaySummary) -> list[tuple[str, list[str], list[list[str]]]
     if total.errors:
         rows = [[code, _count(count)] for code, count in total.errors.most_common()]
         tables.append(("Errors", ["code", "count"], rows))
+    if total.refused_handshakes:
+        rows = [[name, _count(count)] for name, count in total.refused_handshakes.most_common()]
+        tables.append(("Refused handshakes", ["status and reason", "count"], rows))
     if total.feedback:
         rows = [[rating, _count(count)] for rating, count in total.feedback.most_common()]
         tables.append(("Feedback", ["rating", "count"], rows))
@@ -278,6 +281,7 @@ def summary_as_dict(day: DaySummary) -> dict[str, Any]:
         "toolCalls": {name: tool.calls for name, tool in day.tools.items()},
         "toolFailures": {name: tool.failures for name, tool in day.tools.items()},
         "errors": dict(day.errors),
+        "refusedHandshakes": dict(day.refused_handshakes),
         "feedback": dict(day.feedback),
         "latencyP50Ms": day.latency_p50_ms,
         "latencyP95Ms": day.latency_p95_ms,

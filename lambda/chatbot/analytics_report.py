@@ -119,6 +119,8 @@ class DaySummary:
     grounding: Counter[str] = field(default_factory=Counter)
     tools: dict[str, ToolFigures] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
+    # Handshakes refused before any session existed, by "<HTTP status> <reason>".
+    refused_handshakes: Counter[str] = field(default_factory=Counter)
     feedback: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
     input_tokens: int = 0
@@ -145,6 +147,12 @@ class DaySummary:
     def add(self, event: Event) -> None:
         details = event.get("details") or {}
         session_id = event.get("sessionId")
+        if details.get("stage") == "handshake":
+            # Counted under a shard's name, not a session's: no session was made.
+            self.refused_handshakes[f"{details.get('status')} {details.get('code')}"] += (
+                event_count(event)
+            )
+            return
         if isinstance(session_id, str):
             self._session_ids.add(session_id)
             self.active_sessions = len(self._session_ids)

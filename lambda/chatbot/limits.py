@@ -1,6 +1,7 @@
 """Abuse ceilings at the front door: new sessions and messages per source IP per minute, the
-allow-list of page ``Origin``s, and refused frames counted in one analytics event per
-session, minute and code rather than one row each.
+allow-list of page ``Origin``s, and refusals counted in analytics rather than one row each:
+refused frames in one event per session, minute and code, refused handshakes in one event per
+minute, reason and shard (never the source address).
 
 The per-IP counters are items of the limits table, one per (kind, source, minute), each
 incremented atomically by one ``update`` (DynamoDB's ``ADD``; a SQLite write transaction) and
@@ -11,6 +12,7 @@ the client then sees ``RATE_LIMITED`` (a frame) or HTTP 429 (a handshake).
 from __future__ import annotations
 
 import ipaddress
+import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -30,6 +32,14 @@ ANY_ORIGIN = "*"
 
 Kind = Literal["session", "message"]
 FORBIDDEN = 403
+TOO_MANY = 429
+# Refused handshakes of one minute and reason are counted in this many events, a source's
+# shard from a hash of its address, so that a flood does not update one item at its rate.
+HANDSHAKE_SHARDS = 8
+# Why a handshake was refused, as analytics records it: (HTTP status, reason).
+HandshakeRefusal = tuple[int, Literal["origin", "new_sessions"]]
+ORIGIN_REFUSED: HandshakeRefusal = (FORBIDDEN, "origin")
+SESSIONS_REFUSED: HandshakeRefusal = (TOO_MANY, "new_sessions")
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,7 @@ class RequestLimits:
         """The HTTP status refusing this handshake (403: an Origin not allowed), or None."""
         if not self.origin_allowed(request.origin, request.host):
             logger.info("handshake from an origin not allowed")
+            self.count_refused_handshake(ORIGIN_REFUSED, request.source_ip)
             return FORBIDDEN
         return None
 
@@ -100,6 +111,7 @@ class RequestLimits:
             self.admit_session(source_ip)
         except RateLimitedError:
             logger.info("new sessions from one source over the limit")
+            self.count_refused_handshake(SESSIONS_REFUSED, source_ip)
             return False
         return True
 
@@ -155,6 +167,18 @@ class RequestLimits:
         """Count a refused frame in the session's ``error`` analytics event for this code and
         minute (its ``count``), instead of one event per frame: 5,000 bad frames in a minute
         are one row. Never raises."""
+        self._count_event(session_id, code, {"code": code, "stage": "frame"})
+
+    def count_refused_handshake(self, refusal: HandshakeRefusal, source_ip: str | None) -> None:
+        """Count a refused handshake in this minute's ``error`` event for its reason. A
+        handshake has no session: the event's ``sessionId`` names its shard, and neither the
+        address nor anything the client sent is stored. Never raises."""
+        status, reason = refusal
+        shard = zlib.crc32(source_key(source_ip or "").encode()) % HANDSHAKE_SHARDS
+        details: dict[str, object] = {"code": reason, "stage": "handshake", "status": status}
+        self._count_event(f"handshake#{shard}", reason, details)
+
+    def _count_event(self, session_id: str, code: str, details: dict[str, object]) -> None:
         now = self._clock.now()
         minute = now.replace(second=0, microsecond=0)
         stamp = iso(minute)
@@ -171,7 +195,7 @@ class RequestLimits:
                     "eventType": "error",
                     "sessionId": session_id,
                     "timestamp": stamp,
-                    "details": {"code": code, "stage": "frame"},
+                    "details": details,
                     "ttl": int((now + self._retention).timestamp()),
                 },
                 increment={"count": 1},

@@ -13,6 +13,7 @@ from chatbot.analytics import AnalyticsRecorder
 from chatbot.conversations import ConversationStore
 from chatbot.engine.budget import DEPLOYMENT_SHARDS, BudgetPolicy, TokenBudget
 from chatbot.engine.engine import AnswerPolicy, ChatbotEngine
+from chatbot.engine.semantic_router import QueryRouter, model_classifier
 from chatbot.errors import QuotaExceededError
 from chatbot.ports import EngineRequest
 from chatbot.records import Usage
@@ -20,6 +21,7 @@ from chatbot.tables import Tables
 from tests.conftest import FakeClock, ScriptedModel
 from tests.unit.conftest import RecordingSender
 from tests.unit.test_engine import engine_with
+from tests.unit.test_semantic_router import EXAMPLES, FakeEmbeddings
 
 ANSWER_TOKENS = 12
 
@@ -144,3 +146,44 @@ def test_counters_expire_a_day_after_their_day(tables: Tables, clock: FakeClock)
     [item] = [tables.limits.get({"counterId": f"tokens#session#s1#{day}"})]
     assert item is not None and item["count"] == 60
     assert item["ttl"] == int(clock.now().replace(hour=0, minute=0).timestamp()) + 2 * 86_400
+
+
+@pytest.mark.parametrize("policy", [BudgetPolicy(20, 0), BudgetPolicy(0, 20)])
+async def test_a_spent_budget_is_refused_before_the_router_embeds_or_asks_the_model(
+    policy: BudgetPolicy,
+    tables: Tables,
+    conversations: ConversationStore,
+    analytics: AnalyticsRecorder,
+    sender: RecordingSender,
+    clock: FakeClock,
+) -> None:
+    budget = TokenBudget(tables.limits, policy, clock=clock)
+    budget.charge("s1", "earlier", Usage(inputTokens=15, outputTokens=5))
+    model = ScriptedModel()
+    embeddings = FakeEmbeddings()
+    # "policy record" lies between two routes: a router that ran would ask the model.
+    router = QueryRouter(embeddings, EXAMPLES, classify=model_classifier(model))
+    engine = engine_with(
+        model,
+        conversations,
+        analytics,
+        sender,
+        policy=AnswerPolicy(history_turns=0),
+        clock=clock,
+        budget=budget,
+        router=router,
+    )
+    conversations.add_user_message("s1", "m1", "policy record")
+    await engine.process_message(EngineRequest(sessionId="s1", messageId="m1", connectionId="c"))
+    assert model.calls == [] and embeddings.queries == []
+    [(_, frame)] = sender.posted
+    refused = json.loads(frame)
+    assert (refused["type"], refused["code"], refused["messageId"]) == (
+        "error",
+        "QUOTA_EXCEEDED",
+        "m1",
+    )
+    assert refused["retryable"] is False
+    question = conversations.get("s1", "m1", "user")
+    assert question is not None and question.status == "failed"
+    assert conversations.get("s1", "m1", "assistant") is None

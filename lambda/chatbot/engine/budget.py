@@ -1,7 +1,8 @@
 """Token budgets: what a session, and the whole deployment, may spend on the model a UTC day.
 
-Checked before each model call (``QuotaExceededError`` once a budget is used up) and charged
-with the answer's tokens after it. A budget can be passed by the answers already running
+Checked before each question is routed, so before any model call, the router's included
+(``QuotaExceededError`` once a budget is used up), and charged with the answer's tokens after
+it. A budget can be passed by the answers already running
 when it runs out (at most one answer each): the check bounds the spend, it does not meter it.
 
 Counters are items of the limits table, incremented atomically and removed by TTL a day after

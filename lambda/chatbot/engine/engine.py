@@ -194,6 +194,9 @@ class ChatbotEngine:
         lease.start_heartbeat()
         route: RouteDecision | None = None
         try:
+            if self._budget is not None:
+                # Before routing: the router may embed the question and ask the model.
+                self._budget.check(session_id)
             context = self._context(user_message)
             route = await self._route(user_message.content, context)
             answer, grounding = await self._answer(
@@ -258,8 +261,6 @@ class ChatbotEngine:
             prompt = (
                 grounded_prompt(user_message.content, chunks) if chunks else user_message.content
             )
-            if self._budget is not None:
-                self._budget.check(request.sessionId)
             usage, final_text = await self._run_agent(
                 request, query_type, prompt, context, stream, tool_usage, lease, deadline, cancel
             )
