@@ -49,16 +49,22 @@ def truncate_for_titan(text: str, max_characters: int = MAX_INPUT_CHARACTERS) ->
     return cut[:space] if space > 0 else cut
 
 
-def bedrock_runtime_client(region: str | None = None) -> BedrockRuntime:
-    # botocore's own retries are turned off so that this adapter's loop is the only one:
-    # retries multiplied across two layers would stretch a throttled request far past Lambda's
-    # patience without the caller knowing why.
-    config = Config(
+def single_attempt_config(*, read_timeout: int, max_pool_connections: int) -> Config:
+    """A client config with botocore's own retries off, for an adapter that retries itself.
+
+    Retries multiplied across two layers would stretch a throttled request far past Lambda's
+    patience without the caller knowing why, so the adapter's loop is the only one.
+    """
+    return Config(
         retries={"mode": "standard", "total_max_attempts": 1},
         connect_timeout=5,
-        read_timeout=60,
-        max_pool_connections=32,
+        read_timeout=read_timeout,
+        max_pool_connections=max_pool_connections,
     )
+
+
+def bedrock_runtime_client(region: str | None = None) -> BedrockRuntime:
+    config = single_attempt_config(read_timeout=60, max_pool_connections=32)
     return cast(BedrockRuntime, boto3.client("bedrock-runtime", region_name=region, config=config))
 
 

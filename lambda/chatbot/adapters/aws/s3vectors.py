@@ -79,14 +79,10 @@ class S3VectorsApi(Protocol):
 def s3vectors_client(region: str | None = None) -> S3VectorsApi:
     """A boto3 s3vectors client with botocore's retries off (the adapter retries)."""
     import boto3
-    from botocore.config import Config
 
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": 1},
-        connect_timeout=5,
-        read_timeout=30,
-        max_pool_connections=8,
-    )
+    from chatbot.adapters.aws.embeddings import single_attempt_config
+
+    config = single_attempt_config(read_timeout=30, max_pool_connections=8)
     return cast(S3VectorsApi, boto3.client("s3vectors", region_name=region, config=config))
 
 
