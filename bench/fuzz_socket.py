@@ -122,6 +122,7 @@ async def fuzz_over_socket(
             MESSAGES_PER_IP_PER_MINUTE=0,
             SESSIONS_PER_IP_PER_MINUTE=0,
             ENGINE_WORKERS=0,
+            STARTER_CORPUS=False,
         )
         gateway = local_gateway(
             settings, host="127.0.0.1", port=0, web_dir=WEB_DIR, cleanup_interval_seconds=None

@@ -19,6 +19,8 @@ LEAKY_SETTINGS = ("CHATBOT_ENV", "CHATBOT_MODEL", "RATE_LIMIT_PER_MINUTE")
 # minute) would refuse nearly all of them, so they are off; each session's own limit stays.
 # The daily token budgets are off too: a run's grounded prompts would use the deployment's.
 BENCH_SETTINGS = {
+    # A fresh state folder would otherwise ingest the starter corpus while being measured.
+    "STARTER_CORPUS": "false",
     "SESSIONS_PER_IP_PER_MINUTE": "0",
     "MESSAGES_PER_IP_PER_MINUTE": "0",
     "SESSION_TOKENS_PER_DAY": "0",

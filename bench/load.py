@@ -35,7 +35,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 READY_LINE = re.compile(r"http://127\.0\.0\.1:(\d+)/")
 LEAKY_SETTINGS = ("CHATBOT_ENV", "CHATBOT_MODEL", "RATE_LIMIT_PER_MINUTE", "ALLOWED_ORIGINS")
 # Every client is 127.0.0.1, so the per-IP limits are raised past what the run opens and sends.
-LIMITS = {"SESSIONS_PER_IP_PER_MINUTE": "100000", "MESSAGES_PER_IP_PER_MINUTE": "100000"}
+# The starter corpus off: a fresh state folder would otherwise ingest README and docs/ under load.
+LIMITS = {
+    "SESSIONS_PER_IP_PER_MINUTE": "100000",
+    "MESSAGES_PER_IP_PER_MINUTE": "100000",
+    "STARTER_CORPUS": "false",
+}
 NESTED_FRAME = "[" * 1000 + "]" * 1000  # 2 KB, 1,000 levels deep
 # A non-reader first asks questions of 7,000 characters, then asks for the history again and
 # again: each reply is tens of KB, so its socket and its queue at the gateway fill in seconds.

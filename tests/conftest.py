@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,11 @@ from strands.models.model import Model
 from chatbot.config import Settings
 from chatbot.engine.offline_model import split_into_deltas
 from chatbot.records import QueryType
+
+# No gateway a test starts, in this process or as `chatbot serve`, ingests the project's
+# README and docs/ behind its back on its fresh state folder (chatbot.starter_corpus); the
+# tests of the starter corpus turn it on for themselves.
+os.environ["STARTER_CORPUS"] = "false"
 
 # Fake credentials and region, so that nothing can ever reach a real account.
 FAKE_AWS_ENVIRONMENT = {

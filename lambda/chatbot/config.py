@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     chatbot_env: Environment = Field(Environment.LOCAL, alias="CHATBOT_ENV")
     # Local state (SQLite file, session-token secret) lives here.
     state_dir: Path = Field(Path(".chatbot"), alias="CHATBOT_STATE_DIR")
+    # `chatbot serve` on an empty document index ingests a starter corpus once, in the
+    # background (chatbot.starter_corpus): README.md and docs/ of STARTER_CORPUS_DIR, by
+    # default the checkout this package runs from. False: never.
+    starter_corpus: bool = Field(True, alias="STARTER_CORPUS")
+    starter_corpus_dir: Path | None = Field(None, alias="STARTER_CORPUS_DIR")
 
     aws_region: str = Field("us-east-1", alias="AWS_REGION")
     session_timeout_minutes: int = Field(30, ge=1, alias="SESSION_TIMEOUT_MINUTES")

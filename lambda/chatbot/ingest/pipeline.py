@@ -123,12 +123,16 @@ class Ingestor:
         self,
         paths: Iterable[Path],
         progress: Callable[[IngestProgress], None] | None = None,
+        *,
+        cwd: Path | None = None,
     ) -> IngestSummary:
+        """Ingest the files under ``paths``; a file named directly gets its source relative
+        to ``cwd`` (default: the current directory), as ``find_files`` names it."""
         started = self._clock()
         summary = IngestSummary()
         # Nothing left over from a run that an embedding error ended.
         self._to_embed, self._ready = [], []
-        files = _unique_sources(find_files(paths))
+        files = _unique_sources(find_files(paths, cwd=cwd))
         for done, found in enumerate(files, start=1):
             try:
                 document = read_document(found)

@@ -37,7 +37,7 @@ from chatbot.adapters.local.send_queue import (
     Client,
     SendQueues,
 )
-from chatbot.adapters.local.static_files import static_response
+from chatbot.adapters.local.static_files import json_response, static_response
 from chatbot.chat_service import ChatService
 from chatbot.clock import Clock
 from chatbot.config import Settings
@@ -55,6 +55,7 @@ from chatbot.ports import (
 )
 from chatbot.runtime import Runtime, build_chat_service, runtime_from_settings
 from chatbot.sessions import CleanupReport
+from chatbot.starter_corpus import StarterCorpus, status_body
 
 logger = Logger(service="chatbot", child=True)
 
@@ -64,6 +65,8 @@ HARD_FRAME_CAP = 1024 * 1024
 POST_TIMEOUT_SECONDS = 10
 # $connect and $disconnect run on their own threads, so handshakes never queue behind frames.
 LIFECYCLE_WORKERS = 8
+# Where the page reads the starter corpus's progress (web/starter-corpus.js).
+STARTER_STATUS_PATH = "/starter-corpus.json"
 
 
 class LocalGateway:
@@ -85,6 +88,7 @@ class LocalGateway:
         cleanup_interval_seconds: float | None = 60.0,
         cleanup: Callable[[ConnectionSender], CleanupReport] | None = None,
         runtime: Runtime | None = None,
+        starter: StarterCorpus | None = None,
         clock: Clock,
     ) -> None:
         """``service_factory(sender, invoker)`` and ``engine_factory(sender)`` build the
@@ -113,6 +117,8 @@ class LocalGateway:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Server | None = None
         self._cleanup = cleanup
+        # The starter corpus offered on an empty index, and its progress for the page.
+        self.starter = starter
         self._cleanup_interval = cleanup_interval_seconds
         # API Gateway's limit on a frame sent to a client, enforced here as there, so that a
         # frame that would fail in AWS fails locally (and in the tests) too.
@@ -160,8 +166,13 @@ class LocalGateway:
             self.port = int(sockets[0].getsockname()[1])
         if self._cleanup is not None and self._cleanup_interval:
             self._spawn(self._run_cleanup_periodically())
+        if self.starter is not None:
+            # After the workers forked and the port opened: the page is up while it runs.
+            self.starter.start()
 
     async def stop(self) -> None:
+        if self.starter is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.starter.stop)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -180,7 +191,10 @@ class LocalGateway:
     ) -> Response | None:
         started = time.perf_counter()
         if request.headers.get("Upgrade", "").lower() != "websocket":
-            response = static_response(self._web_dir, request.path)
+            if self.starter is not None and urlsplit(request.path).path == STARTER_STATUS_PATH:
+                response = json_response(status_body(self.starter.status))
+            else:
+                response = static_response(self._web_dir, request.path)
             self._log("http", None, response.status_code, started, path=urlsplit(request.path).path)
             return response
         connection_id = events.new_connection_id()
@@ -436,5 +450,6 @@ def local_gateway(
         cleanup=local_cleanup(runtime),
         cleanup_interval_seconds=cleanup_interval_seconds,
         runtime=runtime,
+        starter=StarterCorpus(settings, runtime.clock),
         clock=runtime.clock,
     )

@@ -43,6 +43,15 @@ def static_response(web_dir: Path | None, raw_path: str) -> Response:
     return response(HTTPStatus.OK, target.read_bytes(), content_type)
 
 
+def json_response(body: bytes) -> Response:
+    """A JSON document the gateway computes (never cached: it changes as it is read)."""
+    reply = response(HTTPStatus.OK, body, "application/json")
+    # Headers holds every value a name is given: replace the files' "no-cache", not add to it.
+    del reply.headers["Cache-Control"]
+    reply.headers["Cache-Control"] = "no-store"
+    return reply
+
+
 def response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
     headers = Headers({"Content-Type": content_type, "Content-Length": str(len(body))})
     for name, value in SECURITY_HEADERS.items():
