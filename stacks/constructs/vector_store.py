@@ -157,7 +157,8 @@ class S3VectorStore(Construct):
             provider_role,
             f"AwsSolutions-IAM5[Resource::<{function_id}.Arn>:*]",
             "The CDK provider framework may invoke the setup function by any of its versions or"
-            " aliases; the wildcard is a qualifier on that one function's ARN, not a wider resource",
+            " aliases; the wildcard is a qualifier on that one function's ARN, not a wider"
+            " resource",
         )
         digest = hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
         index = CustomResource(
