@@ -18,9 +18,9 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
 from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
 from chatbot.adapters.aws.s3vectors_index import INDEX_MODE, create_index_request
 from chatbot.redaction import RedactingFormatter
