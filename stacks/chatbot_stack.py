@@ -20,6 +20,7 @@ from stacks.constructs.spend_alarm import TokenUseAlarm
 from stacks.constructs.tables import ChatbotTables
 from stacks.constructs.user_sign_in import UserSignIn
 from stacks.constructs.vector_search import VectorSearch
+from stacks.constructs.vector_store import S3VectorStore
 from stacks.constructs.web_hosting import WebHosting
 from stacks.constructs.websocket_api import ChatWebSocketApi
 from stacks.log_retention import retention_days
@@ -62,21 +63,38 @@ class ChatbotStack(Stack):
         tools_key = ToolsKey(self, "ToolsKey")
         # A us./eu./apac. inference profile only works in its geography: refuse the deploy.
         require_profile_regions(self, (settings.claude_model_id, settings.embedding_model_id))
-        search = VectorSearch(
-            self,
-            "VectorSearch",
-            collection_name=f"chatbot-{settings.stage}",
-            index_name=SEARCH_INDEX,
-            embedding_model_id=settings.embedding_model_id,
-            embedding_dimensions=settings.embedding_dimensions,
-            log_retention=log_retention,
-            removal_policy=RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY,
-            # A destroy may retain the collection and its encryption policy (retainData),
-            # still holding their names: a name from the stack's id lets the stage deploy again.
-            unique_per_stack=True,
-        )
-        # The embedding model and dimensions, the same for every function that embeds.
-        search_environment = search.environment
+        removal = RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY
+        search: VectorSearch | S3VectorStore
+        if settings.vector_store == "s3vectors":
+            search = S3VectorStore(
+                self,
+                "S3Vectors",
+                # Vector bucket names are unique per account and region, as the stage is.
+                bucket_name=f"chatbot-{settings.stage}-{self.account}-{self.region}",
+                index_name=SEARCH_INDEX,
+                embedding_model_id=settings.embedding_model_id,
+                embedding_dimensions=settings.embedding_dimensions,
+                log_retention=log_retention,
+                removal_policy=removal,
+            )
+            search_environment = search.environment
+        else:
+            search = VectorSearch(
+                self,
+                "VectorSearch",
+                collection_name=f"chatbot-{settings.stage}",
+                index_name=SEARCH_INDEX,
+                embedding_model_id=settings.embedding_model_id,
+                embedding_dimensions=settings.embedding_dimensions,
+                log_retention=log_retention,
+                removal_policy=removal,
+                # A destroy may retain the collection and its encryption policy (retainData),
+                # still holding their names: a name from the stack's id lets the stage deploy
+                # again.
+                unique_per_stack=True,
+            )
+            # The embedding model and dimensions, the same for every function that embeds.
+            search_environment = {"VECTOR_STORE": "opensearch", **search.environment}
 
         # Every function that writes sessions, messages or analytics sets their TTL from these.
         retention_environment = {

@@ -9,24 +9,36 @@ from aws_cdk import aws_sqs as sqs
 
 from stacks.constructs.tables import ChatbotTables
 from stacks.constructs.vector_search import VectorSearch
+from stacks.constructs.vector_store import S3VectorStore
 
 
 def operator_outputs(
     stack: Stack,
     *,
-    search: VectorSearch,
+    search: VectorSearch | S3VectorStore,
     engine: lambda_.IFunction,
     engine_failures: sqs.IQueue,
     alarm_topic: sns.ITopic,
     tables: ChatbotTables,
 ) -> None:
     """Named outputs (docs/analytics.md and the README refer to them by these names)."""
-    outputs = {
-        "CollectionEndpoint": (
+    outputs: dict[str, tuple[str, str]] = {}
+    if isinstance(search, S3VectorStore):
+        outputs["VectorStore"] = ("s3vectors", "The document store (VECTOR_STORE)")
+        outputs["VectorBucketName"] = (search.bucket_name, "S3VECTORS_BUCKET for `chatbot ingest`")
+        outputs["VectorIndexName"] = (search.index_name, "S3VECTORS_INDEX for `chatbot ingest`")
+        outputs["VectorIndexArn"] = (search.index_arn, "Grant ingesters s3vectors:* on this")
+    else:
+        outputs["VectorStore"] = ("opensearch", "The document store (VECTOR_STORE)")
+        outputs["CollectionEndpoint"] = (
             search.endpoint,
             "OPENSEARCH_ENDPOINT for `chatbot ingest` (CHATBOT_ENV=aws)",
-        ),
-        "CollectionArn": (search.collection_arn, "Grant aoss:APIAccessAll on this to ingesters"),
+        )
+        outputs["CollectionArn"] = (
+            search.collection_arn,
+            "Grant aoss:APIAccessAll on this to ingesters",
+        )
+    outputs |= {
         "EngineFunctionName": (engine.function_name, "The engine function (its logs, metrics)"),
         "EngineFailureQueueUrl": (
             engine_failures.queue_url,

@@ -53,7 +53,12 @@ DEFAULTS: dict[str, Any] = {
     # Concurrency reserved for (and so capping) the engine; 0: none. Needs an account limit
     # of at least 100 + N, as cleanupReservedConcurrency (a new account has 10).
     "engineReservedConcurrency": 0,
+    # Where the documents live: "opensearch" (an OpenSearch Serverless collection, at least
+    # 1 OCU around the clock) or "s3vectors" (an Amazon S3 Vectors bucket, no idle cost).
+    "vectorStore": "opensearch",
 }
+
+VECTOR_STORES = ("opensearch", "s3vectors")
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class DeploySettings:
     allowed_origins: str
     bedrock_tokens_alarm_per_hour: int
     engine_reserved_concurrency: int
+    vector_store: str
 
     @classmethod
     def from_context(cls, node: Node) -> DeploySettings:
@@ -105,6 +111,11 @@ class DeploySettings:
                 raise ValueError(f"context '{key}' must be 0 (none) or more")
         if settings.bedrock_tokens_alarm_per_hour < 1:
             raise ValueError("context 'bedrockTokensAlarmPerHour' must be 1 or more")
+        if settings.vector_store not in VECTOR_STORES:
+            raise ValueError(
+                f"context 'vectorStore' must be one of {', '.join(VECTOR_STORES)},"
+                f" not {settings.vector_store!r}"
+            )
         if not settings.stage.isalnum() or not settings.stage.islower():
             raise ValueError("context 'stage' must be lower-case letters and digits")
         return settings

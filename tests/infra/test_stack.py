@@ -202,6 +202,7 @@ def test_functions_run_the_newest_python_on_arm64_with_their_own_log_group(
                 "MCP_TRANSPORT",
                 "MCP_SERVER_LAMBDA_ARN",
                 "TOOLS_SECRET_ARN",
+                "VECTOR_STORE",
                 "OPENSEARCH_ENDPOINT",
                 "OPENSEARCH_INDEX",
                 "OPENSEARCH_REGION",
@@ -216,6 +217,7 @@ def test_functions_run_the_newest_python_on_arm64_with_their_own_log_group(
             {
                 "RECORDS_TABLE",
                 "TOOLS_SECRET_ARN",
+                "VECTOR_STORE",
                 "OPENSEARCH_ENDPOINT",
                 "OPENSEARCH_INDEX",
                 "OPENSEARCH_REGION",

@@ -1,0 +1,129 @@
+"""vectorStore=s3vectors: an S3 Vectors bucket and index, least privilege, no OpenSearch."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import Synthesized, synthesize
+
+INGESTER = "arn:aws:iam::123456789012:role/ingest"
+
+
+@pytest.fixture(scope="module")
+def s3v(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize({"vectorStore": "s3vectors"}, tmp_path_factory.mktemp("s3v"))
+
+
+@pytest.fixture(scope="module")
+def s3v_retained(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(
+        {"vectorStore": "s3vectors", "retainData": "true", "ingestPrincipalArns": INGESTER},
+        tmp_path_factory.mktemp("s3v-retain"),
+    )
+
+
+def _statements(synth: Synthesized, role_prefix: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for name, policy in synth.resources("AWS::IAM::Policy").items()
+        if name.startswith(role_prefix)
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "s3vectors" in json.dumps(statement["Action"])
+    ]
+
+
+def test_s3vectors_stack_has_no_opensearch_resource(s3v: Synthesized) -> None:
+    types = {resource["Type"] for resource in s3v.json["Resources"].values()}
+    assert not [t for t in types if t.startswith("AWS::OpenSearchServerless::")]
+    assert "aoss" not in json.dumps(s3v.json)
+    assert not [name for name in s3v.json["Outputs"] if name.startswith("Collection")]
+
+
+def test_the_bucket_is_encrypted_with_s3_managed_keys_and_destroyed_by_default(
+    s3v: Synthesized,
+) -> None:
+    [bucket] = s3v.resources("AWS::S3Vectors::VectorBucket").values()
+    assert bucket["Properties"]["EncryptionConfiguration"] == {"SseType": "AES256"}
+    assert bucket["DeletionPolicy"] == "Delete"
+    [index] = s3v.resources("Custom::S3VectorsIndex").values()
+    assert index["Properties"]["Retain"] == "false"
+
+
+def test_the_index_takes_its_dimension_from_the_embedding_settings(s3v: Synthesized) -> None:
+    [index] = s3v.resources("Custom::S3VectorsIndex").values()
+    assert index["Properties"]["Dimensions"] == 1024
+    assert index["Properties"]["IndexName"] == "documents"
+    engine_env = [
+        f["Properties"]["Environment"]["Variables"]
+        for name, f in s3v.resources("AWS::Lambda::Function").items()
+        if name.startswith(("Engine", "McpServer"))
+    ]
+    assert len(engine_env) == 2
+    for env in engine_env:
+        assert env["VECTOR_STORE"] == "s3vectors"
+        assert env["S3VECTORS_INDEX"] == "documents"
+        assert env["EMBEDDING_DIMENSIONS"] == "1024"
+        assert "S3VECTORS_BUCKET" in env
+        assert "OPENSEARCH_ENDPOINT" not in env
+
+
+@pytest.mark.parametrize("role", ["Engine", "McpServer"])
+def test_engine_and_mcp_server_may_only_query_and_get_on_the_index(
+    s3v: Synthesized, role: str
+) -> None:
+    [statement] = _statements(s3v, role)
+    assert sorted(statement["Action"]) == ["s3vectors:GetVectors", "s3vectors:QueryVectors"]
+    assert json.dumps(statement["Resource"]).endswith('"/index/documents"]]}')
+
+
+def test_the_setup_function_may_only_manage_that_index(s3v: Synthesized) -> None:
+    [statement] = _statements(s3v, "S3VectorsIndexSetup")
+    assert sorted(statement["Action"]) == [
+        "s3vectors:CreateIndex",
+        "s3vectors:DeleteIndex",
+        "s3vectors:UpdateIndexMode",
+    ]
+    assert "*" not in json.dumps(statement)
+
+
+def test_outputs_name_the_store_bucket_and_index(s3v: Synthesized) -> None:
+    outputs = s3v.json["Outputs"]
+    assert outputs["VectorStore"]["Value"] == "s3vectors"
+    assert outputs["VectorIndexName"]["Value"] == "documents"
+    assert {"VectorBucketName", "VectorIndexArn"} <= set(outputs)
+
+
+def test_retain_data_keeps_bucket_and_index(s3v_retained: Synthesized) -> None:
+    [bucket] = s3v_retained.resources("AWS::S3Vectors::VectorBucket").values()
+    assert bucket["DeletionPolicy"] == "Retain"
+    [index] = s3v_retained.resources("Custom::S3VectorsIndex").values()
+    assert index["Properties"]["Retain"] == "true"
+
+
+def test_ingesters_get_write_on_the_index_in_the_bucket_policy(
+    s3v_retained: Synthesized,
+) -> None:
+    [policy] = s3v_retained.resources("AWS::S3Vectors::VectorBucketPolicy").values()
+    [statement] = policy["Properties"]["Policy"]["Statement"]
+    assert statement["Principal"] == {"AWS": [INGESTER]}
+    assert sorted(statement["Action"]) == [
+        "s3vectors:DeleteVectors",
+        "s3vectors:GetVectors",
+        "s3vectors:ListVectors",
+        "s3vectors:PutVectors",
+        "s3vectors:QueryVectors",
+    ]
+
+
+def test_the_default_store_is_opensearch(synthesized: Synthesized) -> None:
+    assert synthesized.json["Outputs"]["VectorStore"]["Value"] == "opensearch"
+    assert synthesized.resources("AWS::OpenSearchServerless::Collection")
+    assert not synthesized.resources("AWS::S3Vectors::VectorBucket")
+
+
+def test_an_unknown_vector_store_is_refused(tmp_path: Any) -> None:
+    with pytest.raises(ValueError, match="vectorStore"):
+        synthesize({"vectorStore": "pinecone"}, tmp_path)
