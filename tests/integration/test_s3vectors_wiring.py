@@ -1,0 +1,69 @@
+"""The runtime's document search in AWS with VECTOR_STORE=s3vectors: settings refused
+without a bucket, and searches answered by the S3 Vectors index (over the fake)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+import chatbot.adapters.aws.s3vectors as s3vectors_module
+import chatbot.document_search as document_search_module
+from chatbot.adapters.aws.s3vectors import S3VectorsDocumentStore
+from chatbot.config import Settings
+from chatbot.document_search import document_search
+from tests.conftest import FakeClock
+from tests.integration.s3vectors_fake import BUCKET, INDEX, FakeS3Vectors
+from tests.integration.test_document_store_contract import CORPUS, Backend, BagOfWords, seed
+
+
+def _aws_settings(**overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "CHATBOT_ENV": "aws",
+        "VECTOR_STORE": "s3vectors",
+        "S3VECTORS_BUCKET": BUCKET,
+        "S3VECTORS_INDEX": INDEX,
+        "RAG_SEARCH_MODE": "vector",
+        "RAG_MIN_SCORE": 0.1,
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
+
+
+def test_s3vectors_in_aws_without_a_bucket_is_refused() -> None:
+    with pytest.raises(ValidationError, match="S3VECTORS_BUCKET"):
+        Settings.model_validate({"CHATBOT_ENV": "aws", "VECTOR_STORE": "s3vectors"})
+
+
+def test_s3vectors_without_a_bucket_is_accepted_locally() -> None:
+    settings = Settings.model_validate({"VECTOR_STORE": "s3vectors"})
+    assert settings.s3vectors_index == "documents"
+
+
+def test_document_search_in_aws_reads_the_s3vectors_index(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = BagOfWords()
+    fake = FakeS3Vectors(BagOfWords.dimensions)
+
+    def store(m: BagOfWords, min_score: float | None = None) -> S3VectorsDocumentStore:
+        return S3VectorsDocumentStore(
+            fake.client, bucket=BUCKET, index=INDEX, embeddings=m, clock=FakeClock()
+        )
+
+    seed(Backend("s3vectors", store, store), model)
+    regions: list[str | None] = []
+
+    def client(region: str | None = None) -> object:
+        regions.append(region)
+        return fake.client
+
+    monkeypatch.setattr(s3vectors_module, "s3vectors_client", client)
+    monkeypatch.setattr(document_search_module, "embeddings_from_settings", lambda _s: model)
+
+    search = document_search(_aws_settings(S3VECTORS_REGION="eu-west-1"), FakeClock())
+    found = search.search("car repair", limit=3)
+
+    assert found, "the seeded chunks are found through the runtime's search"
+    assert {chunk.source for chunk in found} <= {f"{name}.md" for name in CORPUS}
+    assert fake.calls[-1][0] == "QueryVectors"
+    assert regions == ["eu-west-1"]
