@@ -178,6 +178,10 @@ def _ingest(args: argparse.Namespace) -> int:
     from chatbot.errors import ChatbotError
 
     settings = load_settings()
+    if settings.chatbot_env is Environment.AWS and settings.vector_store == "s3vectors":
+        # The deployed vector bucket's index, with Titan (S3VECTORS_BUCKET is the stack's
+        # VectorBucketName output; the settings refuse s3vectors without it).
+        return _ingest_into_s3vectors(args, settings)
     if settings.chatbot_env is Environment.AWS and settings.opensearch_endpoint:
         # The deployed collection, with Titan: nothing local is opened or written.
         return _ingest_into_opensearch(args, settings)
@@ -224,6 +228,33 @@ def _ingest_into_opensearch(args: argparse.Namespace, settings: Settings) -> int
     # A 403 means this identity is not in the collection's data access policy (the stack's
     # ingestPrincipalArns) or lacks aoss:APIAccessAll in IAM.
     return _run_ingest(args, store, embeddings, errors=(OpenSearchException,))
+
+
+def _ingest_into_s3vectors(args: argparse.Namespace, settings: Settings) -> int:
+    """``chatbot ingest`` with CHATBOT_ENV=aws and VECTOR_STORE=s3vectors: into the index
+    S3VECTORS_INDEX of the vector bucket S3VECTORS_BUCKET."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from chatbot.adapters.aws.s3vectors import S3VectorsDocumentStore, s3vectors_client
+    from chatbot.embeddings import embeddings_from_settings
+    from chatbot.errors import ChatbotError
+
+    assert settings.s3vectors_bucket is not None
+    try:
+        embeddings = embeddings_from_settings(settings)
+    except ChatbotError as error:
+        sys.stderr.write(f"chatbot ingest: {error}\n")
+        return 1
+    store = S3VectorsDocumentStore(
+        s3vectors_client(settings.s3vectors_region or settings.aws_region),
+        bucket=settings.s3vectors_bucket,
+        index=settings.s3vectors_index,
+        embeddings=embeddings,
+        clock=SystemClock(),
+    )
+    # An AccessDenied means this identity may not write the index: check S3VECTORS_BUCKET
+    # against the stack's VectorBucketName output, and the identity's s3vectors:PutVectors.
+    return _run_ingest(args, store, embeddings, errors=(ClientError, BotoCoreError))
 
 
 def _run_ingest(
