@@ -170,6 +170,8 @@ def _add_ingest_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from chatbot.adapters.local.document_store import SQLiteDocumentStore
     from chatbot.adapters.local.documents import SQLiteDocumentIndex
     from chatbot.adapters.local.private_files import private_directory
@@ -177,7 +179,13 @@ def _ingest(args: argparse.Namespace) -> int:
     from chatbot.embeddings import embeddings_from_settings
     from chatbot.errors import ChatbotError
 
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValidationError as error:
+        # A setting refused (VECTOR_STORE=s3vectors without S3VECTORS_BUCKET): its message.
+        for problem in error.errors():
+            sys.stderr.write(f"chatbot ingest: {problem['msg'].removeprefix('Value error, ')}\n")
+        return 2
     if settings.chatbot_env is Environment.AWS and settings.vector_store == "s3vectors":
         # The deployed vector bucket's index, with Titan (S3VECTORS_BUCKET is the stack's
         # VectorBucketName output; the settings refuse s3vectors without it).

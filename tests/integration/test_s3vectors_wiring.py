@@ -125,3 +125,19 @@ def test_cli_ingest_access_denied_is_one_line_and_exit_1(
     err = capsys.readouterr().err
     assert "chatbot ingest:" in err and "AccessDenied" in err
     assert "Traceback" not in err
+
+
+def test_cli_ingest_without_the_bucket_setting_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CHATBOT_ENV", "aws")
+    monkeypatch.setenv("VECTOR_STORE", "s3vectors")
+    monkeypatch.delenv("S3VECTORS_BUCKET", raising=False)
+    load_settings.cache_clear()
+    try:
+        assert main(["ingest", "docs"]) == 2
+    finally:
+        load_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert "S3VECTORS_BUCKET" in err and "VectorBucketName" in err
+    assert "Traceback" not in err
