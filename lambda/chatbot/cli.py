@@ -170,6 +170,8 @@ def _add_ingest_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from chatbot.adapters.local.document_store import SQLiteDocumentStore
     from chatbot.adapters.local.documents import SQLiteDocumentIndex
     from chatbot.adapters.local.private_files import private_directory
@@ -177,7 +179,17 @@ def _ingest(args: argparse.Namespace) -> int:
     from chatbot.embeddings import embeddings_from_settings
     from chatbot.errors import ChatbotError
 
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValidationError as error:
+        # A setting refused (VECTOR_STORE=s3vectors without S3VECTORS_BUCKET): its message.
+        for problem in error.errors():
+            sys.stderr.write(f"chatbot ingest: {problem['msg'].removeprefix('Value error, ')}\n")
+        return 2
+    if settings.chatbot_env is Environment.AWS and settings.vector_store == "s3vectors":
+        # The deployed vector bucket's index, with Titan (S3VECTORS_BUCKET is the stack's
+        # VectorBucketName output; the settings refuse s3vectors without it).
+        return _ingest_into_s3vectors(args, settings)
     if settings.chatbot_env is Environment.AWS and settings.opensearch_endpoint:
         # The deployed collection, with Titan: nothing local is opened or written.
         return _ingest_into_opensearch(args, settings)
@@ -224,6 +236,33 @@ def _ingest_into_opensearch(args: argparse.Namespace, settings: Settings) -> int
     # A 403 means this identity is not in the collection's data access policy (the stack's
     # ingestPrincipalArns) or lacks aoss:APIAccessAll in IAM.
     return _run_ingest(args, store, embeddings, errors=(OpenSearchException,))
+
+
+def _ingest_into_s3vectors(args: argparse.Namespace, settings: Settings) -> int:
+    """``chatbot ingest`` with CHATBOT_ENV=aws and VECTOR_STORE=s3vectors: into the index
+    S3VECTORS_INDEX of the vector bucket S3VECTORS_BUCKET."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from chatbot.adapters.aws.s3vectors import S3VectorsDocumentStore, s3vectors_client
+    from chatbot.embeddings import embeddings_from_settings
+    from chatbot.errors import ChatbotError
+
+    assert settings.s3vectors_bucket is not None
+    try:
+        embeddings = embeddings_from_settings(settings)
+    except ChatbotError as error:
+        sys.stderr.write(f"chatbot ingest: {error}\n")
+        return 1
+    store = S3VectorsDocumentStore(
+        s3vectors_client(settings.s3vectors_region or settings.aws_region),
+        bucket=settings.s3vectors_bucket,
+        index=settings.s3vectors_index,
+        embeddings=embeddings,
+        clock=SystemClock(),
+    )
+    # An AccessDenied means this identity may not write the index: check S3VECTORS_BUCKET
+    # against the stack's VectorBucketName output, and the identity's s3vectors:PutVectors.
+    return _run_ingest(args, store, embeddings, errors=(ClientError, BotoCoreError))
 
 
 def _run_ingest(

@@ -127,6 +127,13 @@ class Settings(BaseSettings):
     opensearch_endpoint: str | None = Field(None, alias="OPENSEARCH_ENDPOINT")
     opensearch_index: str = Field("documents", alias="OPENSEARCH_INDEX")
     opensearch_region: str | None = Field(None, alias="OPENSEARCH_REGION")
+    # Which document store the AWS deployment searches and ingests into (CDK context
+    # `vectorStore`; ignored locally): OpenSearch Serverless, or an Amazon S3 Vectors index
+    # (S3VECTORS_BUCKET, S3VECTORS_INDEX; region S3VECTORS_REGION, else AWS_REGION).
+    vector_store: Literal["opensearch", "s3vectors"] = Field("opensearch", alias="VECTOR_STORE")
+    s3vectors_bucket: str | None = Field(None, alias="S3VECTORS_BUCKET")
+    s3vectors_index: str = Field("documents", alias="S3VECTORS_INDEX")
+    s3vectors_region: str | None = Field(None, alias="S3VECTORS_REGION")
 
     mcp_server_lambda_arn: str | None = Field(None, alias="MCP_SERVER_LAMBDA_ARN")
     # How the engine reaches the MCP server, always over the MCP protocol: "memory" (the
@@ -203,6 +210,19 @@ class Settings(BaseSettings):
     def _lease_renewed_in_time(self) -> Self:
         if self.answer_lease_renew_seconds >= self.answer_lease_seconds:
             raise ValueError("ANSWER_LEASE_RENEW_SECONDS must be less than ANSWER_LEASE_SECONDS")
+        return self
+
+    @model_validator(mode="after")
+    def _s3vectors_bucket_named(self) -> Self:
+        if (
+            self.chatbot_env is Environment.AWS
+            and self.vector_store == "s3vectors"
+            and not self.s3vectors_bucket
+        ):
+            raise ValueError(
+                "VECTOR_STORE=s3vectors needs S3VECTORS_BUCKET: the vector bucket's name "
+                "(the stack's VectorBucketName output)"
+            )
         return self
 
     @property

@@ -9,7 +9,7 @@ from typing import Literal, Protocol
 from chatbot.clock import Clock
 from chatbot.config import Environment, Settings
 from chatbot.documents import DocumentSearch
-from chatbot.embeddings import embeddings_from_settings
+from chatbot.embeddings import Embeddings, embeddings_from_settings
 from chatbot.ports import Reranker
 from chatbot.records import DocumentChunk
 
@@ -91,7 +91,8 @@ class _BuiltOnFirstUse:
 
 
 def document_search(settings: Settings, clock: Clock) -> DocumentSearch:
-    """OpenSearch Serverless with Titan in AWS; the embedded index with the local model else."""
+    """The configured AWS store (OpenSearch Serverless or S3 Vectors) with Titan in AWS; the
+    embedded index with the local model else."""
     return _BuiltOnFirstUse(lambda: _open(settings, clock))
 
 
@@ -99,17 +100,7 @@ def _open(settings: Settings, clock: Clock) -> DocumentSearch:
     embeddings = embeddings_from_settings(settings)
     mode: SearchMode = settings.rag_search_mode
     if settings.chatbot_env is Environment.AWS:
-        from chatbot.adapters.aws.opensearch import OpenSearchDocumentIndex, opensearch_client
-
-        if not settings.opensearch_endpoint:
-            raise ValueError("OPENSEARCH_ENDPOINT must name the collection in AWS")
-        region = settings.opensearch_region or settings.aws_region
-        remote = OpenSearchDocumentIndex(
-            opensearch_client(settings.opensearch_endpoint, region),
-            settings.opensearch_index,
-            embeddings,
-            clock=clock,
-        )
+        remote = _aws_store(settings, clock, embeddings)
         search: DocumentSearch = ModeSearch(remote, mode, settings.rag_min_score)
         if settings.rag_rerank_model:
             from chatbot.adapters.aws.reranker import (
@@ -130,3 +121,30 @@ def _open(settings: Settings, clock: Clock) -> DocumentSearch:
     private_directory(settings.state_dir)
     local = SQLiteDocumentIndex(settings.documents_path, embeddings)
     return ModeSearch(local, mode, settings.rag_min_score)
+
+
+def _aws_store(settings: Settings, clock: Clock, embeddings: Embeddings) -> _SearchesThreeWays:
+    """The store VECTOR_STORE names: an S3 Vectors index, or the OpenSearch collection."""
+    if settings.vector_store == "s3vectors":
+        from chatbot.adapters.aws.s3vectors import S3VectorsDocumentStore, s3vectors_client
+
+        if not settings.s3vectors_bucket:
+            raise ValueError("S3VECTORS_BUCKET must name the vector bucket in AWS")
+        return S3VectorsDocumentStore(
+            s3vectors_client(settings.s3vectors_region or settings.aws_region),
+            bucket=settings.s3vectors_bucket,
+            index=settings.s3vectors_index,
+            embeddings=embeddings,
+            clock=clock,
+        )
+    from chatbot.adapters.aws.opensearch import OpenSearchDocumentIndex, opensearch_client
+
+    if not settings.opensearch_endpoint:
+        raise ValueError("OPENSEARCH_ENDPOINT must name the collection in AWS")
+    region = settings.opensearch_region or settings.aws_region
+    return OpenSearchDocumentIndex(
+        opensearch_client(settings.opensearch_endpoint, region),
+        settings.opensearch_index,
+        embeddings,
+        clock=clock,
+    )
