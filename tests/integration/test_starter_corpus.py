@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -181,3 +182,21 @@ def test_off_or_with_nothing_to_offer_nothing_is_written(
     assert starter.wait(WAIT).state == ("off" if case == "off" else "unavailable")
     assert not settings.documents_path.exists() or stored_sources(settings) == []
     assert not (settings.state_dir / MARKER_NAME).exists()
+
+
+def test_the_pages_documents_example_finds_its_answer_in_the_projects_own_corpus(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """The first example the page offers, asked of the default starter corpus (this
+    repository's README and docs/), finds docs/retention.md above the RAG threshold."""
+    from chatbot.document_search import document_search
+
+    page = (default_corpus_dir() / "web" / "index.html").read_text()
+    (example,) = re.findall(r'data-path="documents">([^<]+)</button>', page)
+    settings = Settings(CHATBOT_STATE_DIR=tmp_path / "state", STARTER_CORPUS=True)
+    starter = StarterCorpus(settings, clock)
+    starter.start()
+    assert starter.wait(WAIT).state == "ready"
+    found = document_search(settings, clock).search(example, limit=settings.rag_top_k)
+    assert found, f"{example!r} finds nothing above RAG_MIN_SCORE in the starter corpus"
+    assert found[0].source == "docs/retention.md"
