@@ -34,7 +34,7 @@ _NAME: Final = re.compile(r"[a-z][a-z0-9-]{2,31}")
 # OpenSearch index names: lower case, no path or wildcard characters, not starting with -_+.
 _INDEX_NAME: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,254}")
 # An IAM role or user (paths allowed) of any partition: what a data access policy accepts.
-_PRINCIPAL_ARN: Final = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+")
+PRINCIPAL_ARN: Final = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+")
 # The k-NN plugin's limit on a knn_vector's dimension.
 _MAX_DIMENSIONS: Final = 16_000
 
@@ -195,7 +195,7 @@ class VectorSearch(Construct):
         """Give an IAM role or user from outside the stack write access in the data access
         policy only: its IAM policy (``aoss:APIAccessAll`` on ``collection_arn``) is not the
         stack's to change, so its own administrator must attach that half."""
-        if not _PRINCIPAL_ARN.fullmatch(principal_arn):
+        if not PRINCIPAL_ARN.fullmatch(principal_arn):
             raise ValueError(f"not an IAM role or user ARN: {principal_arn!r}")
         if principal_arn not in self._external_writers:
             self._external_writers.append(principal_arn)

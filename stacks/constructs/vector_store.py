@@ -16,9 +16,11 @@ from constructs import Construct
 from chatbot.adapters.aws.s3vectors_index import create_index_request
 from stacks.bundling import FULL
 from stacks.constructs.function import ChatbotFunction
+from stacks.constructs.vector_search import PRINCIPAL_ARN
 from stacks.nag import acknowledge, logical_id
 
-# QueryVectors with returnMetadata or a filter also needs GetVectors (S3 User Guide).
+# QueryVectors with queryTexts, a metadata filter or returnMetadata also needs GetVectors
+# (the operation's documentation in botocore's s3vectors model).
 READ_ACTIONS: Final = ("s3vectors:QueryVectors", "s3vectors:GetVectors")
 WRITE_ACTIONS: Final = (
     *READ_ACTIONS,
@@ -93,6 +95,8 @@ class S3VectorStore(Construct):
     def grant_write_to_principal_arn(self, principal_arn: str) -> None:
         """Write access on the index for a principal outside the stack, in the bucket policy
         (its IAM policy is its own administrator's to attach)."""
+        if not PRINCIPAL_ARN.fullmatch(principal_arn):
+            raise ValueError(f"not an IAM role or user ARN: {principal_arn!r}")
         if principal_arn in self._external_writers:
             return
         self._external_writers.append(principal_arn)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import Synthesized, synthesize
+from tests.infra.conftest import Synthesized, assert_cfn_lint_clean, synthesize
 
 INGESTER = "arn:aws:iam::123456789012:role/ingest"
 
@@ -127,3 +127,13 @@ def test_the_default_store_is_opensearch(synthesized: Synthesized) -> None:
 def test_an_unknown_vector_store_is_refused(tmp_path: Any) -> None:
     with pytest.raises(ValueError, match="vectorStore"):
         synthesize({"vectorStore": "pinecone"}, tmp_path)
+
+
+def test_a_malformed_ingest_principal_is_refused_with_s3vectors(tmp_path: Any) -> None:
+    with pytest.raises(ValueError, match="not an IAM role or user ARN"):
+        synthesize({"vectorStore": "s3vectors", "ingestPrincipalArns": "ops"}, tmp_path)
+
+
+def test_the_s3vectors_template_is_cfn_lint_clean(s3v: Synthesized) -> None:
+    # W3005 (a redundant DependsOn) is the CDK's own, as on the OpenSearch stack.
+    assert_cfn_lint_clean(s3v.json, allowed_warnings={"W3005"})
