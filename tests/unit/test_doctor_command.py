@@ -140,6 +140,7 @@ def test_a_ready_account_prints_one_ok_line_per_check_and_exits_zero(
     assert status == 0
     assert [line.split()[:2] for line in lines] == [
         ["OK", "region"],
+        ["OK", "document"],
         ["OK", "credentials"],
         ["OK", "bootstrap"],
         ["OK", "bedrock"],
@@ -149,7 +150,7 @@ def test_a_ready_account_prints_one_ok_line_per_check_and_exits_zero(
         ["OK", "opensearch"],
         ["OK", "opensearch"],
     ]
-    assert "room for chatbot-test-docs" in lines[7]
+    assert "room for chatbot-test-docs" in lines[8]
     assert "testing" not in "\n".join(lines)
 
 
@@ -178,3 +179,15 @@ def test_a_bad_override_exits_two_before_any_call(
 
     assert status == 2
     assert capsys.readouterr().err == "chatbot doctor: -c takes key=value\n"
+
+
+def test_an_unknown_vector_store_fails_with_the_allowed_values(
+    operator: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = run_doctor(monkeypatch, Account(), "-c", "vectorStore=pinecone")
+
+    [line] = [line for line in capsys.readouterr().out.splitlines() if "document store" in line]
+    assert status == 1
+    assert line.startswith("FAIL")
+    assert "fix: -c vectorStore=<one of opensearch, s3vectors>" in line
+    assert "pinecone" not in line

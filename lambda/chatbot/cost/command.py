@@ -209,8 +209,15 @@ def _row(line: CostLine) -> list[str]:
     ]
 
 
-def _volumes(result: Estimate, prices: PriceSheet, render: Callable[..., str]) -> str:
+def _crossover(result: Estimate) -> float | None:
+    """The crossover, when there is one to report: below one conversation a month (a store
+    that costs next to nothing idle) the tokens cost more at any traffic there is."""
     crossover = result.crossover_per_month
+    return crossover if crossover is not None and crossover >= 1 else None
+
+
+def _volumes(result: Estimate, prices: PriceSheet, render: Callable[..., str]) -> str:
+    crossover = _crossover(result)
     volumes = sorted(
         {*VOLUMES, result.traffic.conversations_per_month, *([crossover] if crossover else [])}
     )
@@ -255,10 +262,16 @@ def _lever(result: Estimate, store_name: str) -> list[str]:
         f"Biggest lever: {biggest.name}, {_usd(biggest.cost)} "
         f"({share:.0%} of {_usd(result.total)}). {_advice(biggest)}"
     ]
-    crossover = result.crossover_per_month
+    crossover = _crossover(result)
     per_conversation = result.token_cost / result.traffic.conversations
-    if crossover is None:
+    if per_conversation <= 0:
         lines.append("Crossover: none, the model's tokens are unpriced (free) in the price file.")
+    elif crossover is None:
+        lines.append(
+            f"Crossover: none, one conversation's model tokens ({_usd(per_conversation)}) "
+            f"already cost more than the idle {store_name} for a month "
+            f"({_usd(result.idle_per_month)}): the tokens cost more at any traffic."
+        )
     else:
         lines.append(
             f"Crossover: at {_count(crossover)} conversations a month the model's tokens "

@@ -21,6 +21,7 @@ DIVISORS = frozenset(
     {"conversations", "conversations_per_month", "chars_per_delta", "cleanup_rate_minutes"}
 )
 GB = 1024 * 1024  # KB in a GB
+TB = 1024  # GB in a TB
 
 
 def assumption(default: float, label: str) -> float:
@@ -90,6 +91,11 @@ class Traffic:
     stored_kb_per_conversation: float = assumption(40, "DynamoDB KB stored per conversation")
     log_kb_per_turn: float = assumption(3, "CloudWatch log KB per turn (all functions, access log)")
     index_gb: float = assumption(0.1, "document index size, GB")
+    # The engine's hybrid search (the S3 Vectors adapter) makes a vector and a keyword query;
+    # every turn is counted as searching, an upper bound when some answer from tools alone.
+    searches_per_turn: float = assumption(
+        2, "document store queries per turn (hybrid: vector and keyword)"
+    )
     # Which figures came from recorded analytics rather than the defaults (by field name).
     measured: frozenset[str] = frozenset()
 
@@ -347,4 +353,38 @@ def _opensearch_lines(
     return idle, lines
 
 
-VECTOR_STORE_LINES: dict[str, VectorStoreLines] = {"opensearch": _opensearch_lines}
+def _s3vectors_lines(
+    traffic: Traffic, store: VectorStorePrices, hours_per_month: float
+) -> tuple[float, list[CostLine]]:
+    # Nothing bills by the hour: idle, the index is only stored. Every query is priced as
+    # processing the whole index (one rate, whatever its size: prices.yaml says why).
+    del hours_per_month
+    per_gb_month = store.rate("per_gb_month")
+    queries = traffic.turns * traffic.searches_per_turn
+    idle = traffic.index_gb * per_gb_month
+    lines = [
+        CostLine(store.name, "index storage", traffic.index_gb * traffic.month_share, "GB-month",
+                 per_gb_month, always_on=True),
+        CostLine(store.name, "query requests", queries, "queries",
+                 store.rate("per_million_queries"), MILLION),
+        CostLine(store.name, "query data processed", queries * traffic.index_gb / TB, "TB",
+                 store.rate("per_tb_processed")),
+    ]  # fmt: skip
+    return idle, lines
+
+
+VECTOR_STORE_LINES: dict[str, VectorStoreLines] = {
+    "opensearch": _opensearch_lines,
+    "s3vectors": _s3vectors_lines,
+}
+
+
+def idle_per_month(prices: PriceSheet, vector_store: str, traffic: Traffic | None = None) -> float:
+    """What ``vector_store`` costs a month with no traffic at all, for ``traffic``'s index
+    (the default assumptions' when none is given)."""
+    if vector_store not in VECTOR_STORE_LINES or vector_store not in prices.vector_stores:
+        raise ValueError(f"no price model for the vector store {vector_store!r}")
+    traffic = traffic or Traffic(tokens=(), embedding_model="")
+    store = prices.vector_stores[vector_store]
+    idle, _ = VECTOR_STORE_LINES[vector_store](traffic, store, prices.hours_per_month)
+    return idle

@@ -23,6 +23,7 @@ from chatbot.doctor.inputs import (
     read_context,
 )
 from chatbot.doctor.quotas import check_lambda_concurrency, check_opensearch
+from chatbot.doctor.store import check_vector_store
 
 if TYPE_CHECKING:
     import boto3
@@ -130,7 +131,11 @@ def run(
         stderr.write(f"chatbot doctor: {error}\n")
         return 2
     region, region_finding = check_region(args.region, environ, profile_region)
-    findings = [region_finding, *run_checks(clients_factory(region), inputs, region)]
+    findings = [
+        region_finding,
+        check_vector_store(inputs.vector_store),
+        *run_checks(clients_factory(region), inputs, region),
+    ]
     stdout.write(render_json(findings) if args.format == "json" else render_text(findings))
     return exit_status(findings)
 

@@ -3,7 +3,7 @@
 The settings are read the way the CDK app reads them (stacks/settings.py): cdk.json's
 ``context``, then ``-c key=value`` overrides, then the app's defaults. cdk.json is read
 directly rather than through stacks/settings.py, which imports the jsii ``constructs``
-runtime (a Node process) only to type its argument; doctor needs three strings.
+runtime (a Node process) only to type its argument; doctor needs a few strings.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ DEFAULT_CONTEXT: dict[str, str] = {
     "stage": "dev",
     "claudeModelId": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
     "embeddingModelId": "amazon.titan-embed-text-v2:0",
+    "vectorStore": "opensearch",
 }
 # The CDK's default bootstrap qualifier (DefaultStackSynthesizer.DEFAULT_QUALIFIER); an app
 # may choose another with this context key.
@@ -42,6 +43,8 @@ class DeployInputs:
     bootstrap_qualifier: str = DEFAULT_QUALIFIER
     # Concurrency the stack reserves, by context key (none unless asked for).
     reservations: tuple[tuple[str, int], ...] = ()
+    # Checked (and an unknown one reported) by chatbot.doctor.store, not refused here.
+    vector_store: str = "opensearch"
 
     @property
     def collection_name(self) -> str:
@@ -85,6 +88,7 @@ def deploy_inputs(context: Mapping[str, Any], overrides: Mapping[str, str]) -> D
         reservations=tuple(
             (key, count) for key in RESERVATION_KEYS if (count := _count(key, merged.get(key, 0)))
         ),
+        vector_store=str(merged["vectorStore"]),
     )
 
 
