@@ -69,13 +69,15 @@ class ChatbotStack(Stack):
             search = S3VectorStore(
                 self,
                 "S3Vectors",
-                # Vector bucket names are unique per account and region, as the stage is.
-                bucket_name=f"chatbot-{settings.stage}-{self.account}-{self.region}",
+                bucket_name=settings.name("vectors"),
                 index_name=SEARCH_INDEX,
                 embedding_model_id=settings.embedding_model_id,
                 embedding_dimensions=settings.embedding_dimensions,
                 log_retention=log_retention,
                 removal_policy=removal,
+                # Vector bucket names are unique per account and region; a bucket retained
+                # by a destroy keeps its name, so each creation of the stack takes a new one.
+                unique_per_stack=True,
             )
             search_environment = search.environment
         else:

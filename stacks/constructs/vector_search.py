@@ -89,7 +89,7 @@ class VectorSearch(Construct):
                 f" with a letter, not {collection_name!r}"
             )
         if unique_per_stack:
-            collection_name = f"{collection_name}-{_stack_creation_suffix(Stack.of(self))}"
+            collection_name = f"{collection_name}-{stack_creation_suffix(Stack.of(self))}"
         if not _INDEX_NAME.fullmatch(index_name):
             raise ValueError(f"index_name is not a valid OpenSearch index name: {index_name!r}")
         if not 1 <= embedding_dimensions <= _MAX_DIMENSIONS:
@@ -322,7 +322,7 @@ class VectorSearch(Construct):
         return Stack.of(construct).get_logical_id(cast(CfnElement, construct.node.default_child))
 
 
-def _stack_creation_suffix(stack: Stack) -> str:
+def stack_creation_suffix(stack: Stack) -> str:
     """8 hex digits of the stack's id: fixed for the stack's life, new for each creation.
 
     The stack id (arn:...:stack/NAME/UUID) changes when a stack is destroyed and deployed

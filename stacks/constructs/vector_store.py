@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Final
 
 from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
@@ -16,8 +17,13 @@ from constructs import Construct
 from chatbot.adapters.aws.s3vectors_index import create_index_request
 from stacks.bundling import FULL
 from stacks.constructs.function import ChatbotFunction
-from stacks.constructs.vector_search import PRINCIPAL_ARN
+from stacks.constructs.vector_search import PRINCIPAL_ARN, stack_creation_suffix
 from stacks.nag import acknowledge, logical_id
+
+# A vector bucket's name: 3-63 of a-z, 0-9 and "-", starting and ending with a letter or digit.
+_BUCKET_NAME: Final = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+# The "-" and 8 hex digits of the stack's id that ``unique_per_stack`` appends.
+_SUFFIX_LENGTH: Final = 9
 
 # QueryVectors with queryTexts, a metadata filter or returnMetadata also needs GetVectors
 # (the operation's documentation in botocore's s3vectors model).
@@ -50,10 +56,24 @@ class S3VectorStore(Construct):
         embedding_dimensions: int,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        unique_per_stack: bool = False,
     ) -> None:
+        """``unique_per_stack`` appends "-" and 8 hex digits of the stack's id to
+        ``bucket_name``: a bucket retained by ``cdk destroy`` (retainData) keeps its name,
+        and the next deployment of the stage would otherwise fail to create one by that name."""
         super().__init__(scope, construct_id)
-        # Validates the dimension against the service's limit at synth.
+        checked = bucket_name + ("-0a1b2c3d" if unique_per_stack else "")
+        if not _BUCKET_NAME.fullmatch(checked) or "--" in checked:
+            limit = 63 - (_SUFFIX_LENGTH if unique_per_stack else 0)
+            raise ValueError(
+                f"bucket_name must be 3-{limit} characters of a-z, 0-9 and '-', starting and"
+                f" ending with a letter or digit, not {bucket_name!r}"
+            )
+        # Validates the dimension against the service's limit at synth. The digest below is
+        # of this definition with the name as given, before any deploy-time suffix.
         definition = create_index_request(bucket_name, index_name, embedding_dimensions)
+        if unique_per_stack:
+            bucket_name = f"{bucket_name}-{stack_creation_suffix(Stack.of(self))}"
         self.bucket = s3vectors.CfnVectorBucket(
             self,
             "Bucket",

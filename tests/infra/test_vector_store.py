@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.infra.conftest import Synthesized, assert_cfn_lint_clean, synthesize
+from tests.infra.test_operations import STACK_ID, resolve
 
 INGESTER = "arn:aws:iam::123456789012:role/ingest"
 
@@ -101,6 +102,60 @@ def test_retain_data_keeps_bucket_and_index(s3v_retained: Synthesized) -> None:
     assert bucket["DeletionPolicy"] == "Retain"
     [index] = s3v_retained.resources("Custom::S3VectorsIndex").values()
     assert index["Properties"]["Retain"] == "true"
+
+
+def test_each_creation_of_the_stack_names_a_new_bucket_and_everything_agrees_on_it(
+    s3v_retained: Synthesized,
+) -> None:
+    # A bucket retainData kept through a destroy holds its name: a fixed name would make the
+    # next deployment of the stage fail to create its bucket.
+    where = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+    first = {"AWS::StackId": STACK_ID.format("3f2a5c10"), **where}
+    second = {"AWS::StackId": STACK_ID.format("9b7d0e42"), **where}
+    [bucket] = s3v_retained.resources("AWS::S3Vectors::VectorBucket").values()
+    name = bucket["Properties"]["VectorBucketName"]
+    assert resolve(name, first) == "chatbot-dev-vectors-3f2a5c10"
+    assert resolve(name, second) == "chatbot-dev-vectors-9b7d0e42"
+    [index] = s3v_retained.resources("Custom::S3VectorsIndex").values()
+    assert resolve(index["Properties"]["VectorBucketName"], first) == resolve(name, first)
+    outputs = s3v_retained.json["Outputs"]
+    assert resolve(outputs["VectorBucketName"]["Value"], first) == resolve(name, first)
+    engine = [
+        f["Properties"]["Environment"]["Variables"]
+        for f in s3v_retained.resources("AWS::Lambda::Function").values()
+        if "S3VECTORS_BUCKET" in f["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    assert engine
+    assert all(resolve(e["S3VECTORS_BUCKET"], first) == resolve(name, first) for e in engine)
+    # The grants name the index in that bucket.
+    for statement in _statements(s3v_retained, "Engine"):
+        resources = statement["Resource"]
+        for arn in resources if isinstance(resources, list) else [resources]:
+            assert resolve(arn, first) == (
+                "arn:aws:s3vectors:us-east-1:123456789012:"
+                "bucket/chatbot-dev-vectors-3f2a5c10/index/documents"
+            )
+
+
+def test_a_bucket_name_the_service_would_refuse_is_refused_at_synth() -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_logs as logs
+
+    from stacks.constructs.vector_store import S3VectorStore
+
+    stack = cdk.Stack(cdk.App(), "Names")
+    for bad in ("Chatbot-Dev", "-chatbot", "chatbot--dev", "a" * 55):
+        with pytest.raises(ValueError, match="bucket_name"):
+            S3VectorStore(
+                stack,
+                f"Store{len(bad)}{bad[:3].strip('-')}",
+                bucket_name=bad,
+                index_name="documents",
+                embedding_model_id="amazon.titan-embed-text-v2:0",
+                embedding_dimensions=1024,
+                log_retention=logs.RetentionDays.ONE_WEEK,
+                unique_per_stack=True,
+            )
 
 
 def test_ingesters_get_write_on_the_index_in_the_bucket_policy(

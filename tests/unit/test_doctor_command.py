@@ -33,7 +33,9 @@ def availability(model_id: str, authorization: str = "AUTHORIZED") -> dict[str, 
 class Account:
     """A fresh-but-ready account in us-east-1, scripted call by call, in doctor's order."""
 
-    def __init__(self, *, claude_authorization: str = "AUTHORIZED") -> None:
+    def __init__(
+        self, *, claude_authorization: str = "AUTHORIZED", vector_store: str = "opensearch"
+    ) -> None:
         region = "us-east-1"
         self.clients = Clients(
             sts=boto3.client("sts", region_name=region),
@@ -42,9 +44,10 @@ class Account:
             bedrock=boto3.client("bedrock", region_name=region),
             lambda_=boto3.client("lambda", region_name=region),
             aoss=boto3.client("opensearchserverless", region_name=region),
+            s3vectors=boto3.client("s3vectors", region_name=region),
         )
         self.stubs = [Stubber(client) for client in vars(self.clients).values()]
-        sts, ssm, _, bedrock, lambda_, aoss = self.stubs
+        sts, ssm, _, bedrock, lambda_, aoss, s3vectors = self.stubs
         sts.add_response(
             "get_caller_identity",
             {
@@ -90,15 +93,25 @@ class Account:
                 }
             },
         )
-        aoss.add_response("list_collections", {"collectionSummaries": []})
-        aoss.add_response(
-            "get_account_settings",
-            {
-                "accountSettingsDetail": {
-                    "capacityLimits": {"maxIndexingCapacityInOCU": 10, "maxSearchCapacityInOCU": 10}
-                }
-            },
-        )
+        if vector_store == "opensearch":
+            aoss.add_response("list_collections", {"collectionSummaries": []})
+            aoss.add_response(
+                "get_account_settings",
+                {
+                    "accountSettingsDetail": {
+                        "capacityLimits": {
+                            "maxIndexingCapacityInOCU": 10,
+                            "maxSearchCapacityInOCU": 10,
+                        }
+                    }
+                },
+            )
+        elif vector_store == "s3vectors":
+            s3vectors.add_response(
+                "list_vector_buckets",
+                {"vectorBuckets": []},
+                {"prefix": "chatbot-test-vectors"},
+            )
 
     def factory(self, region: str) -> Clients:
         assert region == "us-east-1"
@@ -184,10 +197,29 @@ def test_a_bad_override_exits_two_before_any_call(
 def test_an_unknown_vector_store_fails_with_the_allowed_values(
     operator: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status = run_doctor(monkeypatch, Account(), "-c", "vectorStore=pinecone")
+    # Neither store's checks run (the stubs hold no response for them, and none is left).
+    account = Account(vector_store="pinecone")
+    status = run_doctor(monkeypatch, account, "-c", "vectorStore=pinecone")
 
     [line] = [line for line in capsys.readouterr().out.splitlines() if "document store" in line]
     assert status == 1
     assert line.startswith("FAIL")
     assert "fix: -c vectorStore=<one of opensearch, s3vectors>" in line
     assert "pinecone" not in line
+
+
+def test_with_s3vectors_the_store_is_checked_in_place_of_opensearch(
+    operator: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    account = Account(vector_store="s3vectors")
+
+    status = run_doctor(monkeypatch, account, "--stage", "test", "-c", "vectorStore=s3vectors")
+
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 0
+    checks = [" ".join(line.split()[:3]) for line in lines]
+    assert not [check for check in checks if "opensearch" in check]
+    assert checks[1] == "OK document store"
+    assert checks[-1] == "OK s3vectors buckets"
+    assert "Amazon S3 Vectors (vectorStore=s3vectors)" in lines[1]
+    assert "S3 Vectors answers in us-east-1; no chatbot-test-vectors-* yet" in lines[-1]

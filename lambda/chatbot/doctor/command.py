@@ -23,7 +23,7 @@ from chatbot.doctor.inputs import (
     read_context,
 )
 from chatbot.doctor.quotas import check_lambda_concurrency, check_opensearch
-from chatbot.doctor.store import check_vector_store
+from chatbot.doctor.store import VectorBucketLister, check_s3vectors_buckets, check_vector_store
 
 if TYPE_CHECKING:
     import boto3
@@ -45,6 +45,7 @@ class Clients:
     bedrock: BedrockClient
     lambda_: LambdaClient
     aoss: OpenSearchServiceServerlessClient
+    s3vectors: VectorBucketLister
 
 
 def clients_for(session: boto3.Session, region: str) -> Clients:
@@ -61,6 +62,7 @@ def clients_for(session: boto3.Session, region: str) -> Clients:
         bedrock=session.client("bedrock", region_name=region, config=config),
         lambda_=session.client("lambda", region_name=region, config=config),
         aoss=session.client("opensearchserverless", region_name=region, config=config),
+        s3vectors=session.client("s3vectors", region_name=region, config=config),
     )
 
 
@@ -90,7 +92,11 @@ def run_checks(clients: Clients, inputs: DeployInputs, region: str) -> list[Find
     findings.append(
         check_lambda_concurrency(clients.lambda_, region, reservations=inputs.reservations)
     )
-    findings += check_opensearch(clients.aoss, inputs.collection_name)
+    # The chosen store's checks only; an unknown one already FAILs in check_vector_store.
+    if inputs.vector_store == "opensearch":
+        findings += check_opensearch(clients.aoss, inputs.collection_name)
+    elif inputs.vector_store == "s3vectors":
+        findings.append(check_s3vectors_buckets(clients.s3vectors, inputs.stage, region))
     return findings
 
 
@@ -142,8 +148,9 @@ def run(
 
 DESCRIPTION = (
     "Before deploying, with your AWS credentials: checks what this account and region lack "
-    "(CDK bootstrap, Bedrock model access, inference profile, Lambda concurrency, OpenSearch "
-    "Serverless quotas) and prints each finding with its fix. Exits 1 when something FAILs."
+    "(CDK bootstrap, Bedrock model access, inference profile, Lambda concurrency, the document "
+    "store: OpenSearch Serverless quotas or S3 Vectors in the region) and prints each finding "
+    "with its fix. Exits 1 when something FAILs."
 )
 
 
