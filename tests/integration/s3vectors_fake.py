@@ -20,11 +20,14 @@ import copy
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import numpy as np
+import numpy.typing as npt
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.validate import validate_parameters
@@ -66,6 +69,49 @@ class FakeIndex:
     searchable: frozenset[str] = frozenset(spec.TEXT_SEARCH_WEIGHTS)
     mode: str = spec.INDEX_MODE
     vectors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What a search engine keeps beside the vectors, so that a query does not re-read the
+    # index: each vector's analyzed searchable keys, and (rebuilt after a write) the matrix
+    # of unit vectors and each key's document frequencies.
+    terms: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)
+    _matrix: tuple[list[str], npt.NDArray[np.float64]] | None = None
+    _statistics: dict[str, tuple[int, float, Counter[str]]] = field(default_factory=dict)
+
+    def write(self, key: str, vector: dict[str, Any] | None) -> None:
+        """Put (or with ``None`` delete) one vector; a replaced key moves to the end."""
+        self.vectors.pop(key, None)
+        self.terms.pop(key, None)
+        if vector is not None:
+            self.vectors[key] = vector
+            metadata = vector.get("metadata", {})
+            self.terms[key] = {
+                name: Counter(analyze(str(metadata.get(name, "")))) for name in self.searchable
+            }
+        self._matrix = None
+        self._statistics.clear()
+
+    def matrix(self) -> tuple[list[str], npt.NDArray[np.float64]]:
+        if self._matrix is None:
+            keys = list(self.vectors)
+            rows = np.array(
+                [self.vectors[key]["data"]["float32"] for key in keys], dtype=np.float64
+            ).reshape(len(keys), self.dimension)
+            norms = np.linalg.norm(rows, axis=1, keepdims=True)
+            self._matrix = keys, rows / np.where(norms == 0, 1.0, norms)
+        return self._matrix
+
+    def statistics(self, name: str) -> tuple[int, float, Counter[str]]:
+        """Over the whole index, as a search engine keeps them (not a filtered set): the
+        number of vectors, the average length of ``name`` in terms, and its term's
+        document frequencies."""
+        if name not in self._statistics:
+            frequencies: Counter[str] = Counter()
+            total = 0
+            for terms in self.terms.values():
+                frequencies.update(terms[name].keys())
+                total += sum(terms[name].values())
+            count = len(self.terms)
+            self._statistics[name] = (count, total / max(count, 1) or 1.0, frequencies)
+        return self._statistics[name]
 
 
 class FakeS3Vectors:
@@ -157,13 +203,12 @@ class FakeS3Vectors:
             if _size(metadata) > spec.MAX_METADATA_BYTES or len(metadata) > 50:
                 raise ServiceError("ValidationException", "metadata over the limit")
         for vector in params["vectors"]:
-            self.index.vectors.pop(vector["key"], None)  # a replaced key moves to the end
-            self.index.vectors[vector["key"]] = copy.deepcopy(vector)
+            self.index.write(vector["key"], copy.deepcopy(vector))
         return {}
 
     def _delete(self, params: dict[str, Any]) -> dict[str, Any]:
         for key in params["keys"]:
-            self.index.vectors.pop(key, None)
+            self.index.write(key, None)
         return {}
 
     def _get(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -218,10 +263,19 @@ class FakeS3Vectors:
     ) -> list[tuple[dict[str, Any], float]]:
         if len(query) != self.index.dimension:
             raise ServiceError("ValidationException", "query dimension mismatch")
-        scored = [
-            (found, _cosine_distance(query, found["data"]["float32"])) for found in candidates
+        keys, matrix = self.index.matrix()
+        if not keys:
+            return []
+        vector = np.array(query, dtype=np.float64)
+        norm = float(np.linalg.norm(vector))
+        similarity = matrix @ (vector / norm) if norm else np.zeros(len(keys))
+        allowed = {found["key"] for found in candidates}
+        order = np.argsort(1.0 - similarity, kind="stable")
+        return [
+            (self.index.vectors[keys[row]], float(1.0 - similarity[row]))
+            for row in order
+            if keys[row] in allowed
         ]
-        return sorted(scored, key=lambda pair: pair[1])
 
     def _bm25(
         self, texts: list[dict[str, str]], candidates: list[dict[str, Any]]
@@ -231,24 +285,21 @@ class FakeS3Vectors:
         keys = [text["metadataKey"] for text in texts]
         if len(set(keys)) != len(keys) or not set(keys) <= self.index.searchable:
             raise ServiceError("ValidationException", "queryTexts on unsearchable or repeated keys")
-        # Statistics over the whole index, as a search engine keeps them (not the filtered set).
-        every = list(self.index.vectors.values())
         scores: dict[str, list[dict[str, Any]]] = {}
         for text in texts:
             key, terms = text["metadataKey"], set(analyze(text["text"]))
-            documents = [analyze(str(v.get("metadata", {}).get(key, ""))) for v in every]
-            average = sum(map(len, documents)) / max(len(documents), 1) or 1.0
-            counts = {t: sum(1 for d in documents if t in d) for t in terms}
+            count, average, frequencies = self.index.statistics(key)
             for found in candidates:
-                words = analyze(str(found.get("metadata", {}).get(key, "")))
+                words = self.index.terms[found["key"]][key]
+                length = sum(words.values())
                 score = 0.0
                 for term in terms:
-                    frequency = words.count(term)
+                    frequency = words[term]
                     if not frequency:
                         continue
-                    n = counts[term]
-                    idf = math.log(1 + (len(documents) - n + 0.5) / (n + 0.5))
-                    norm = frequency + 1.2 * (1 - 0.75 + 0.75 * len(words) / average)
+                    n = frequencies[term]
+                    idf = math.log(1 + (count - n + 0.5) / (n + 0.5))
+                    norm = frequency + 1.2 * (1 - 0.75 + 0.75 * length / average)
                     score += idf * frequency * 2.2 / norm
                 if score > 0:
                     scores.setdefault(found["key"], []).append({"metadataKey": key, "score": score})
@@ -291,12 +342,6 @@ class FakeS3Vectors:
         if params.get("returnMetadata"):
             item["metadata"] = copy.deepcopy(vector.get("metadata", {}))
         return item
-
-
-def _cosine_distance(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    norms = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return 1.0 - (dot / norms if norms else 0.0)
 
 
 def _size(metadata: dict[str, Any]) -> int:
