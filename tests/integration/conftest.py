@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
@@ -27,3 +28,11 @@ def dynamodb_client() -> Iterator[DynamoDBClient]:
             patch.setenv(name, value)
         with mock_aws():
             yield boto3.client("dynamodb", region_name="us-east-1")
+
+
+@pytest.fixture(scope="session")
+def eval_vectors_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the retrieval tests keep corpus and question vectors: one session's folder, so
+    each labelled set is embedded once however many tests score it (the user's own cache,
+    ``chatbot eval retrieval``'s, is read only when it already holds the set)."""
+    return tmp_path_factory.mktemp("eval-vectors")

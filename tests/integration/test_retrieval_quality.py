@@ -58,11 +58,16 @@ def _cached(dataset: RetrievalDataset) -> bool:
     return (default_cache_directory() / f"documents-{key}.npy").is_file()
 
 
-def _model_report(directory: Path, tmp_path: Path) -> RetrievalReport:
+def cache_for(dataset: RetrievalDataset, session_cache: Path) -> Path:
+    """The user's vector cache when it holds ``dataset``, else the session's."""
+    return default_cache_directory() if _cached(dataset) else session_cache
+
+
+def _model_report(directory: Path, session_cache: Path) -> RetrievalReport:
     from chatbot.adapters.local.embeddings import LocalEmbeddings
 
     dataset = load_dataset(directory)
-    cache = default_cache_directory() if _cached(dataset) else tmp_path
+    cache = cache_for(dataset, session_cache)
     return evaluate(
         dataset, LocalEmbeddings(), hybrid_weights=[HYBRID_WEIGHTS], cache_directory=cache
     )
@@ -71,11 +76,11 @@ def _model_report(directory: Path, tmp_path: Path) -> RetrievalReport:
 @pytest.mark.skipif(not MODEL_INSTALLED, reason="the local embedding model is not installed")
 @pytest.mark.parametrize("directory", DEFAULT_DATASETS, ids=lambda d: d.name)
 def test_hybrid_beats_vector_search_on_the_held_out_questions(
-    directory: Path, tmp_path: Path
+    directory: Path, eval_vectors_cache: Path
 ) -> None:
     if directory == FAQ and not _cached(load_dataset(directory)):
         pytest.skip("python_faq's vectors are not cached: run `chatbot eval retrieval` once")
-    report = _model_report(directory, tmp_path)
+    report = _model_report(directory, eval_vectors_cache)
 
     hybrid = report.result(hybrid_name(HYBRID_WEIGHTS)).split_ndcg[HELD_OUT]
     vector = report.result(OUR_VECTOR).split_ndcg[HELD_OUT]
