@@ -192,3 +192,65 @@ def test_a_malformed_ingest_principal_is_refused_with_s3vectors(tmp_path: Any) -
 def test_the_s3vectors_template_is_cfn_lint_clean(s3v: Synthesized) -> None:
     # W3005 (a redundant DependsOn) is the CDK's own, as on the OpenSearch stack.
     assert_cfn_lint_clean(s3v.json, allowed_warnings={"W3005"})
+
+
+def _depends_on(template: dict[str, Any], logical_id: str) -> set[str]:
+    """Every resource ``logical_id`` needs, directly or not: its DependsOn, and the targets
+    of its Ref and Fn::GetAtt. CloudFormation deletes a resource before anything it needs."""
+    resources = template["Resources"]
+
+    def direct(name: str) -> set[str]:
+        resource = resources[name]
+        found = set(
+            [resource["DependsOn"]]
+            if isinstance(resource.get("DependsOn"), str)
+            else resource.get("DependsOn", [])
+        )
+
+        def walk(value: Any) -> None:
+            if isinstance(value, dict):
+                if isinstance(value.get("Ref"), str) and value["Ref"] in resources:
+                    found.add(value["Ref"])
+                attribute = value.get("Fn::GetAtt")
+                if isinstance(attribute, list) and attribute[0] in resources:
+                    found.add(attribute[0])
+                for item in value.values():
+                    walk(item)
+            elif isinstance(value, list):
+                for item in value:
+                    walk(item)
+
+        walk(resource.get("Properties", {}))
+        return found
+
+    seen: set[str] = set()
+    todo = [logical_id]
+    while todo:
+        for needed in direct(todo.pop()) - seen:
+            seen.add(needed)
+            todo.append(needed)
+    return seen
+
+
+def test_cdk_destroy_deletes_the_index_while_the_bucket_and_its_setup_grants_remain(
+    s3v: Synthesized,
+) -> None:
+    # A vector bucket cannot be deleted while it holds an index, and the index is deleted by
+    # the setup function: so the index must go first, while the bucket, the setup function
+    # and the policy that lets it call DeleteIndex are still there.
+    template = s3v.json
+    [index] = s3v.resources("Custom::S3VectorsIndex")
+    [bucket] = s3v.resources("AWS::S3Vectors::VectorBucket")
+    needed = _depends_on(template, index)
+    assert bucket in needed
+    setup_policies = [
+        name
+        for name, policy in s3v.resources("AWS::IAM::Policy").items()
+        if any(
+            "s3vectors:DeleteIndex" in json.dumps(statement["Action"])
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        )
+    ]
+    assert setup_policies and set(setup_policies) <= needed
+    # And nothing the bucket needs waits on the index (no cycle for CloudFormation to refuse).
+    assert index not in _depends_on(template, bucket)
