@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -113,6 +114,14 @@ def test_the_real_cdk_cli_synthesizes_and_bundles_without_docker(tmp_path: Path)
     light_dir = next(outdir / name for name, size in bundles.items() if size == light)
     assert not (light_dir / "strands").exists() and not (light_dir / "boto3").exists()
     assert (light_dir / "chatbot" / "handlers" / "websocket.py").exists()
+    # The functions that search (engine, MCP server) carry the pinned boto3, not the
+    # runtime's copy: its s3vectors model must know QueryVectors' text search (queryTexts).
+    full_dir = next(outdir / name for name, size in bundles.items() if size == full)
+    [model] = (full_dir / "botocore" / "data" / "s3vectors").glob("*/service-2.json*")
+    raw = model.read_bytes()
+    text = (gzip.decompress(raw) if model.suffix == ".gz" else raw).decode()
+    query = json.loads(text)["shapes"]["QueryVectorsInput"]["members"]
+    assert "queryTexts" in query, "the bundled botocore predates S3 Vectors text search"
     assert manifest["files"], "assets are listed for deployment"
     seconds = time.monotonic() - started
     print(f"cdk synth {seconds:.0f}s, light {light / 1e6:.1f} MB, full {full / 1e6:.1f} MB")
