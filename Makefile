@@ -49,11 +49,10 @@ typecheck: $(VENV)/.dev-installed
 browser: $(VENV)/.dev-installed
 	scripts/ensure-chromium $(BIN)/python
 
-# The whole suite on both cores (pytest-xdist, one test file per worker, so module fixtures
-# are built once), then the unit tests again at a month's end seconds before midnight UTC
+# The whole suite, then the unit tests again at a month's end seconds before midnight UTC
 # (libfaketime), so a test that depends on today's date or the time of day fails here.
 test: lint typecheck browser node_modules/.installed
-	CHATBOT_SCREENSHOTS=$(CURDIR)/test-artifacts/screenshots $(BIN)/python -m pytest -n 2 --dist loadfile
+	CHATBOT_SCREENSHOTS=$(CURDIR)/test-artifacts/screenshots $(BIN)/python -m pytest
 	scripts/test-shifted-clock $(BIN)/python
 
 # The CDK CLI, pinned in package.json.
