@@ -71,13 +71,17 @@ def _buckets(*names: str) -> list[dict[str, Any]]:
     ]
 
 
-def _check(*pages: list[dict[str, Any]]) -> Any:
-    client = boto3.client(
+def _client() -> Any:
+    return boto3.client(
         "s3vectors",
         region_name="eu-west-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def _check(*pages: list[dict[str, Any]]) -> Any:
+    client = _client()
     with Stubber(client) as stub:
         for number, page in enumerate(pages):
             response: dict[str, Any] = {"vectorBuckets": page}
@@ -138,12 +142,7 @@ def test_a_region_whose_endpoint_does_not_answer_fails_with_the_way_out() -> Non
 def test_a_denied_or_rejected_call_is_reported_without_its_message(
     code: str, status: Status
 ) -> None:
-    client = boto3.client(
-        "s3vectors",
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = _client()
     with Stubber(client) as stub:
         stub.add_client_error(
             "list_vector_buckets", code, "User arn:aws:sts::123456789012:assumed-role/x"
